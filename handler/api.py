@@ -1,0 +1,73 @@
+"""The FastAPI application: routes, and every error rendered as OpenAI's envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+import handler
+from handler.config import Settings, get_settings
+from handler.engine import Engine
+from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
+from handler.middleware import RequestContextMiddleware, error_response
+from handler.routes import health, models, transcriptions, wallet
+from handler.services import Services
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    """Build the API; ``engine`` lets tests and the CLI share one loaded model."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="tinyscribe",
+        version=handler.__version__,
+        summary="OpenAI-compatible speech-to-text (Whisper tiny.en), billed per audio second.",
+    )
+    app.state.services = Services.from_settings(settings, engine)
+    for module in (health, models, transcriptions, wallet):
+        app.include_router(module.router)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["x-request-id", "openai-processing-ms", "Retry-After"],
+        )
+    app.add_middleware(RequestContextMiddleware, max_upload_bytes=settings.max_upload_bytes)
+    return app
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    param = location[0] if location else None
+    message = first.get("msg", "Invalid request.")
+    if param:
+        message = f"Invalid value for '{param}': {message}"
+    return error_response(InvalidRequest(message, param=param))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error: ApiError
+    if exc.status_code == 404:
+        error = NotFound(f"Unknown endpoint: {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        error = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
+    else:
+        error = InvalidRequest(str(exc.detail))
+    return JSONResponse(error.envelope(), status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,263 @@
+"""The ``tinyscribe`` command: serve the API, transcribe a file, and operate keys and wallets.
+
+Operator commands print JSON and work against whatever DynamoDB boto3 is pointed at: the
+real one with your AWS credentials, or DynamoDB Local through ``AWS_ENDPOINT_URL_DYNAMODB``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from handler.billing import micro_to_usd, split_top_up, usd_to_micro
+from handler.config import REPO_ROOT, get_settings
+from handler.errors import ApiError
+from handler.transcript import RESPONSE_FORMATS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except ApiError as exc:
+        print(json.dumps(exc.envelope()), file=sys.stderr)
+        return 1
+    except (LookupError, ValueError, RuntimeError) as exc:
+        print(f"tinyscribe: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tinyscribe", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(run=cmd_serve)
+
+    transcribe = commands.add_parser("transcribe", help="transcribe a local file (no billing)")
+    transcribe.add_argument("file", type=Path)
+    transcribe.add_argument("--format", choices=RESPONSE_FORMATS, default="text")
+    transcribe.add_argument("--prompt")
+    transcribe.set_defaults(run=cmd_transcribe)
+
+    init = commands.add_parser("init", help="create the DynamoDB tables (idempotent)")
+    init.set_defaults(run=cmd_init)
+
+    keys = commands.add_parser("keys", help="create, list and revoke API keys")
+    key_commands = keys.add_subparsers(required=True, metavar="ACTION")
+    create = key_commands.add_parser("create", help="create a key; prints its secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--credits", default="0", help="free credit in USD for a new wallet")
+    create.add_argument("--rpm", type=int, help="requests per minute (default from settings)")
+    create.add_argument("--plan", choices=("payg", "unmetered"), default="payg")
+    create.add_argument("--wallet", help="share an existing wallet instead of creating one")
+    create.set_defaults(run=cmd_keys_create)
+    key_commands.add_parser("list", help="every key, without secrets").set_defaults(
+        run=cmd_keys_list
+    )
+    revoke = key_commands.add_parser("revoke", help="revoke a key, effective immediately")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(run=cmd_keys_revoke)
+
+    wallets = commands.add_parser("wallets", help="top up and inspect wallets")
+    wallet_commands = wallets.add_subparsers(required=True, metavar="ACTION")
+    topup = wallet_commands.add_parser("topup", help="record a payment (the fee is kept)")
+    topup.add_argument("wallet_id")
+    topup.add_argument("usd", help="amount paid, in USD")
+    topup.set_defaults(run=cmd_wallets_topup)
+    show = wallet_commands.add_parser("show", help="balance and recent ledger")
+    show.add_argument("wallet_id")
+    show.add_argument("--entries", type=int, default=20)
+    show.set_defaults(run=cmd_wallets_show)
+
+    dev_db = commands.add_parser("dev-db", help="run DynamoDB Local in the foreground")
+    dev_db.add_argument("--port", type=int, default=8001)
+    dev_db.add_argument("--in-memory", action="store_true")
+    dev_db.add_argument("--data", type=Path, default=REPO_ROOT / ".data")
+    dev_db.set_defaults(run=cmd_dev_db)
+
+    dev = commands.add_parser(
+        "dev", help="DynamoDB Local + tables + a development key + the API (what `make run` runs)"
+    )
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.add_argument("--db-port", type=int, default=8001)
+    dev.add_argument("--data", type=Path, default=REPO_ROOT / ".data")
+    dev.set_defaults(run=cmd_dev)
+    return parser
+
+
+def _print(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from handler.api import create_app
+
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+
+
+def cmd_transcribe(args: argparse.Namespace) -> None:
+    from handler.pipeline import TranscriptionRequest, transcribe
+    from handler.services import Services
+    from handler.transcript import TranscribeOptions
+
+    settings = get_settings()
+    request = TranscriptionRequest(
+        options=TranscribeOptions(
+            initial_prompt=args.prompt, word_timestamps=args.format == "verbose_json"
+        ),
+        response_format=args.format,
+        granularities=("segment", "word") if args.format == "verbose_json" else ("segment",),
+    )
+    with args.file.open("rb") as source:
+        outcome = transcribe(
+            Services.from_settings(settings),
+            source,
+            request,
+            payer=None,
+            request_id="cli",
+            max_seconds=settings.max_job_audio_seconds,
+        )
+    sys.stdout.write(outcome.rendered.body)
+    if not outcome.rendered.body.endswith("\n"):
+        sys.stdout.write("\n")
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    from handler.stores.tables import create_tables
+
+    _print({"created": create_tables(get_settings())})
+
+
+def cmd_keys_create(args: argparse.Namespace) -> None:
+    from handler.services import Services
+
+    services = Services.from_settings(get_settings())
+    grant = usd_to_micro(args.credits)
+    if args.wallet:
+        wallet = services.wallets.get(args.wallet)
+        if grant:
+            raise ValueError("--credits only applies to a new wallet; use `wallets topup`")
+    else:
+        wallet = services.wallets.create(grant=grant)
+    key, secret = services.keys.create(
+        name=args.name,
+        wallet_id=wallet.wallet_id,
+        plan=args.plan,
+        rpm=args.rpm or services.settings.default_rpm,
+    )
+    _print({**asdict(key), "secret": secret, "balance": micro_to_usd(wallet.balance)})
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    from handler.services import Services
+
+    _print([asdict(key) for key in Services.from_settings(get_settings()).keys.list()])
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    from handler.services import Services
+
+    key = Services.from_settings(get_settings()).keys.revoke(args.key_id)
+    if key is None:
+        raise LookupError(f"no key with id {args.key_id}")
+    _print(asdict(key))
+
+
+def cmd_wallets_topup(args: argparse.Namespace) -> None:
+    from handler.services import Services
+
+    services = Services.from_settings(get_settings())
+    paid = usd_to_micro(args.usd)
+    fee, credit = split_top_up(paid, services.settings.fee_basis_points)
+    entry = services.wallets.top_up(args.wallet_id, paid=paid, fee=fee)
+    wallet = services.wallets.get(args.wallet_id)
+    _print(
+        {
+            "wallet_id": wallet.wallet_id,
+            "paid": micro_to_usd(paid),
+            "fee": micro_to_usd(fee),
+            "credit": micro_to_usd(credit),
+            "balance": micro_to_usd(wallet.balance),
+            "entry_id": entry.entry_id,
+        }
+    )
+
+
+def cmd_wallets_show(args: argparse.Namespace) -> None:
+    from handler.services import Services
+
+    services = Services.from_settings(get_settings())
+    wallet = services.wallets.get(args.wallet_id)
+    entries, _ = services.wallets.ledger(args.wallet_id, limit=args.entries)
+    _print(
+        {
+            **asdict(wallet),
+            "balance_usd": micro_to_usd(wallet.balance),
+            "ledger": [asdict(entry) for entry in entries],
+        }
+    )
+
+
+def cmd_dev_db(args: argparse.Namespace) -> int:
+    from handler.devstack import dynamodb_local_command
+
+    data_dir = None if args.in_memory else args.data / "dynamodb"
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    os.execvp("java", dynamodb_local_command(args.port, data_dir))
+    return 0  # not reached
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from handler.devstack import start_dynamodb_local, use_local_aws
+
+    database = start_dynamodb_local(args.db_port, args.data / "dynamodb")
+    try:
+        use_local_aws(dynamodb_port=args.db_port)
+        get_settings.cache_clear()
+        cmd_init(args)
+        secret = _development_key(args.data / "dev-key.json")
+        print(f"\nDevelopment key (kept in {args.data}/dev-key.json): {secret}")
+        print(f"Try: curl http://{args.host}:{args.port}/v1/audio/transcriptions \\")
+        print(f'  -H "Authorization: Bearer {secret}" -F file=@speech.wav -F model=whisper-1\n')
+        cmd_serve(args)
+    finally:
+        database.terminate()
+        database.wait(timeout=10)
+
+
+def _development_key(path: Path) -> str:
+    """The local development key: reused while it still opens, else created with $5 credit."""
+    from handler.services import Services
+
+    services = Services.from_settings(get_settings())
+    if path.exists():
+        secret = str(json.loads(path.read_text())["secret"])
+        key = services.keys.verify(secret)
+        if key is not None and not key.revoked:
+            return secret
+    wallet = services.wallets.create(grant=usd_to_micro("5"))
+    _key, secret = services.keys.create(
+        name="development", wallet_id=wallet.wallet_id, plan="payg", rpm=600
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"secret": secret, "wallet_id": wallet.wallet_id}))
+    path.chmod(0o600)
+    return secret
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""FastAPI dependencies: the services, the authenticated key, the rate limit."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from handler.errors import AuthenticationFailed, RateLimited
+from handler.services import Services
+from handler.stores.keys import ApiKey
+from handler.stores.rate_limits import RateLimitState
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def authenticate(request: Request, services: ServicesDep) -> ApiKey:
+    """The key in ``Authorization: Bearer sk-...``, or 401."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthenticationFailed(
+            "You didn't provide an API key. Send it as 'Authorization: Bearer sk-...'.",
+            code="missing_api_key",
+        )
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise AuthenticationFailed(
+            "Malformed Authorization header: expected 'Bearer sk-...'.",
+            code="invalid_authorization_header",
+        )
+    key = services.keys.verify(secret)
+    if key is None:
+        raise AuthenticationFailed("Incorrect API key provided.")
+    if key.revoked:
+        raise AuthenticationFailed("This API key has been revoked.", code="revoked_api_key")
+    request.state.key_id = key.key_id
+    return key
+
+
+CallerDep = Annotated[ApiKey, Depends(authenticate)]
+
+
+def rate_limit_headers(state: RateLimitState) -> dict[str, str]:
+    """OpenAI's ``x-ratelimit-*-requests`` headers."""
+    return {
+        "x-ratelimit-limit-requests": str(state.limit),
+        "x-ratelimit-remaining-requests": str(state.remaining),
+        "x-ratelimit-reset-requests": format_duration(state.reset_seconds),
+    }
+
+
+def format_duration(seconds: float) -> str:
+    """OpenAI's style for reset times: ``"850ms"`` under a second, else ``"12s"``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    return f"{round(seconds)}s"
+
+
+def limit_rate(request: Request, caller: CallerDep, services: ServicesDep) -> ApiKey:
+    """Count the request against the key's per-minute limit, or 429 with Retry-After."""
+    state = services.rate_limits.hit(caller.key_id, caller.rpm)
+    headers = rate_limit_headers(state)
+    if not state.allowed:
+        raise RateLimited(
+            f"Rate limit reached: {caller.rpm} requests per minute for this key. "
+            f"Retry in {state.retry_after} s.",
+            headers={**headers, "Retry-After": str(state.retry_after)},
+        )
+    request.state.rate_limit_headers = headers
+    return caller
+
+
+LimitedCallerDep = Annotated[ApiKey, Depends(limit_rate)]

@@ -1,0 +1,136 @@
+"""The Whisper model: loaded lazily, once per process, and shared by every request.
+
+faster-whisper is imported on first use, not at import time, so routes that do not
+transcribe (health, models, wallet) start fast and Lambda's init phase stays short.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from handler.audio import SAMPLE_RATE
+from handler.config import Settings, get_settings
+from handler.transcript import Segment, TranscribeOptions, Transcript, Word
+
+if TYPE_CHECKING:
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
+# Whisper's own fallback schedule: retry a failed window at a higher temperature.
+TEMPERATURE_STEP = 0.2
+
+
+class ModelUnavailable(RuntimeError):
+    """The model directory is missing, incomplete or unreadable."""
+
+
+class Engine:
+    """Whisper tiny.en with the operator's settings; thread-safe, loads on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._model: WhisperModel | None = None
+        self._batched: BatchedInferencePipeline | None = None
+        self.load_seconds: float | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def model(self) -> WhisperModel:
+        """The process-wide model, loading it the first time."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> WhisperModel:
+        model_dir = Path(self.settings.model_dir)
+        missing = [name for name in MODEL_FILES if not (model_dir / name).is_file()]
+        if missing:
+            raise ModelUnavailable(
+                f"Whisper model not found in {model_dir} (missing {', '.join(missing)}). "
+                "Build the model layer with `make layer` or set TINYSCRIBE_MODEL_DIR."
+            )
+        started = time.perf_counter()
+        from faster_whisper import WhisperModel
+
+        try:
+            model = WhisperModel(
+                str(model_dir),
+                device="cpu",
+                compute_type=self.settings.compute_type,
+                cpu_threads=self.settings.cpu_threads,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelUnavailable(
+                f"Whisper model in {model_dir} could not be loaded: {exc}"
+            ) from exc
+        self.load_seconds = time.perf_counter() - started
+        return model
+
+    def _batched_pipeline(self) -> BatchedInferencePipeline:
+        if self._batched is None:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=self.model())
+        return self._batched
+
+    def transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
+        """Transcribe 16 kHz mono float32 samples; long audio goes through the batched pipeline."""
+        duration = len(samples) / SAMPLE_RATE
+        kwargs: dict[str, Any] = {
+            "language": "en",
+            "task": "transcribe",
+            "beam_size": self.settings.beam_size,
+            "initial_prompt": options.initial_prompt or None,
+            "word_timestamps": options.word_timestamps,
+            "temperature": temperature_schedule(options.temperature),
+        }
+        if duration >= self.settings.batched_min_seconds:
+            segments, _info = self._batched_pipeline().transcribe(
+                samples, batch_size=self.settings.batch_size, **kwargs
+            )
+        else:
+            segments, _info = self.model().transcribe(samples, **kwargs)
+        return Transcript(duration, [_segment(i, s) for i, s in enumerate(segments)])
+
+
+def temperature_schedule(temperature: float | None) -> tuple[float, ...]:
+    """Whisper's fallback temperatures starting from the client's (0 when absent)."""
+    start = temperature or 0.0
+    steps = round((1.0 - start) / TEMPERATURE_STEP)
+    return tuple(round(start + i * TEMPERATURE_STEP, 2) for i in range(steps + 1))
+
+
+def _segment(index: int, raw: Any) -> Segment:
+    """faster-whisper's segment as OpenAI numbers it (ids from 0)."""
+    words = [Word(w.start, w.end, w.word, w.probability) for w in raw.words or []]
+    return Segment(
+        id=index,
+        seek=raw.seek,
+        start=raw.start,
+        end=raw.end,
+        text=raw.text,
+        tokens=list(raw.tokens),
+        temperature=raw.temperature if raw.temperature is not None else 0.0,
+        avg_logprob=raw.avg_logprob,
+        compression_ratio=raw.compression_ratio,
+        no_speech_prob=raw.no_speech_prob,
+        words=words,
+    )
+
+
+@lru_cache
+def get_engine() -> Engine:
+    """The process-wide engine (the model itself still loads on first transcription)."""
+    return Engine(get_settings())

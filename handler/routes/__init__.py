@@ -1,0 +1,1 @@
+"""Thin routers: request fields in, one call into the core, a response out."""

@@ -1,0 +1,123 @@
+"""``POST /v1/audio/transcriptions``: OpenAI's multipart request, answered synchronously."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import Response
+
+from handler.deps import LimitedCallerDep, ServicesDep
+from handler.errors import InvalidRequest, PayloadTooLarge
+from handler.models import resolve_model
+from handler.pipeline import Payer, TranscriptionRequest, transcribe
+from handler.transcript import Granularity, ResponseFormat, TranscribeOptions
+
+router = APIRouter(tags=["audio"])
+
+ASYNC_HINT = "Use the asynchronous jobs API (POST /v1/audio/transcriptions/jobs) for long audio."
+ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
+    400: {"description": "Invalid field or undecodable audio"},
+    401: {"description": "Missing, unknown or revoked API key"},
+    402: {"description": "The wallet cannot pay for this audio"},
+    404: {"description": "Unknown model"},
+    413: {"description": "Upload or audio over the synchronous limits"},
+    429: {"description": "Per-minute request limit reached (see Retry-After)"},
+    503: {"description": "Busy or a dependency is down (see Retry-After)"},
+}
+
+
+def validate_language(language: str | None) -> None:
+    """tiny.en only speaks English."""
+    if language not in (None, "", "en"):
+        raise InvalidRequest(
+            f"Unsupported language '{language}': this model transcribes English only ('en').",
+            param="language",
+            code="unsupported_language",
+        )
+
+
+def granularities_for(
+    response_format: ResponseFormat,
+    bracketed: list[Granularity] | None,
+    bare: list[Granularity] | None,
+) -> tuple[Granularity, ...]:
+    """Timestamp granularities, accepted only with ``verbose_json`` (as OpenAI)."""
+    asked = tuple(dict.fromkeys([*(bracketed or []), *(bare or [])]))
+    if asked and response_format != "verbose_json":
+        raise InvalidRequest(
+            "timestamp_granularities requires response_format 'verbose_json'.",
+            param="timestamp_granularities",
+        )
+    return asked or ("segment",)
+
+
+@router.post(
+    "/v1/audio/transcriptions",
+    responses={
+        200: {
+            "description": "The transcript in the requested format",
+            "content": {
+                "application/json": {},
+                "text/plain": {},
+                "application/x-subrip": {},
+                "text/vtt": {},
+            },
+        },
+        **ERROR_RESPONSES,
+    },
+)
+def create_transcription(
+    request: Request,
+    caller: LimitedCallerDep,
+    services: ServicesDep,
+    file: Annotated[UploadFile, File(description="The audio file (any format FFmpeg decodes).")],
+    model: Annotated[str, Form(description="openai/whisper-tiny-en, or an alias: whisper-1.")],
+    language: Annotated[str | None, Form(description="Only 'en'.")] = None,
+    prompt: Annotated[str | None, Form(description="Text to guide the style.")] = None,
+    response_format: Annotated[ResponseFormat, Form()] = "json",
+    temperature: Annotated[float, Form(ge=0, le=1, allow_inf_nan=False)] = 0.0,
+    timestamp_granularities: Annotated[
+        list[Granularity] | None, Form(alias="timestamp_granularities[]")
+    ] = None,
+    timestamp_granularities_bare: Annotated[
+        list[Granularity] | None, Form(alias="timestamp_granularities")
+    ] = None,
+) -> Response:
+    """Transcribe an uploaded file, charging the caller's wallet per second of audio."""
+    resolve_model(model)
+    validate_language(language)
+    granularities = granularities_for(
+        response_format, timestamp_granularities, timestamp_granularities_bare
+    )
+    limit = services.settings.max_upload_bytes
+    if file.size is not None and file.size > limit:
+        raise PayloadTooLarge(
+            f"The file is over the {limit}-byte limit of synchronous requests. {ASYNC_HINT}",
+            param="file",
+            code="file_too_large",
+        )
+    transcription = TranscriptionRequest(
+        options=TranscribeOptions(
+            initial_prompt=prompt,
+            temperature=temperature,
+            word_timestamps="word" in granularities,
+        ),
+        response_format=response_format,
+        granularities=granularities,
+    )
+    outcome = transcribe(
+        services,
+        file.file,
+        transcription,
+        payer=Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg"),
+        request_id=request.state.request_id,
+        max_seconds=services.settings.max_sync_audio_seconds,
+        too_long_hint=ASYNC_HINT,
+    )
+    headers = {
+        **request.state.rate_limit_headers,
+        "x-tinyscribe-billed-seconds": str(outcome.billed_seconds),
+        "x-tinyscribe-cost-micro-usd": str(outcome.cost),
+    }
+    return Response(outcome.rendered.body, media_type=outcome.rendered.media_type, headers=headers)

@@ -1,0 +1,135 @@
+"""The real local stack for the tests: DynamoDB Local, the real model, generated speech."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from handler.api import create_app
+from handler.config import Settings, get_settings
+from handler.devstack import free_port, start_dynamodb_local, use_local_aws, wait_for_port
+from handler.engine import Engine
+from handler.services import Services
+from handler.stores.keys import ApiKey
+from handler.stores.tables import create_tables
+from tests.support.audio import SPEECH_SENTENCES, convert, speak
+
+SPEECH_TEXT = SPEECH_SENTENCES[0]
+
+
+@pytest.fixture(scope="session")
+def dynamodb_port() -> Iterator[int]:
+    """An in-memory DynamoDB Local for the whole run, with the service's tables."""
+    port = free_port()
+    process = start_dynamodb_local(port)
+    use_local_aws(dynamodb_port=port)
+    get_settings.cache_clear()
+    create_tables(Settings())
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def settings(dynamodb_port: int) -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Engine:
+    """One loaded model for the whole run, as one Lambda process would have."""
+    return Engine(settings)
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> FastAPI:
+    return create_app(settings, engine)
+
+
+@pytest.fixture
+def services(app: FastAPI) -> Services:
+    return app.state.services  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@dataclass(frozen=True)
+class Caller:
+    key: ApiKey
+    secret: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"}
+
+
+MakeCaller = Callable[..., Caller]
+
+
+@pytest.fixture
+def make_caller(settings: Settings, engine: Engine) -> MakeCaller:
+    """Create a wallet and key: ``make_caller(credit_micro_usd=..., plan=..., rpm=...)``."""
+    services = Services.from_settings(settings, engine)
+
+    def make(
+        credit_micro_usd: int = 1_000_000,
+        plan: str = "payg",
+        rpm: int = 1000,
+        wallet_id: str | None = None,
+    ) -> Caller:
+        if wallet_id is None:
+            wallet_id = services.wallets.create(grant=credit_micro_usd).wallet_id
+        key, secret = services.keys.create(name="test", wallet_id=wallet_id, plan=plan, rpm=rpm)  # type: ignore[arg-type]
+        return Caller(key, secret)
+
+    return make
+
+
+@pytest.fixture
+def caller(make_caller: MakeCaller) -> Caller:
+    """A pay-as-you-go key with $1 of credit."""
+    return make_caller()
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("audio")
+
+
+@pytest.fixture(scope="session")
+def speech_wav(audio_dir: Path) -> Path:
+    """About 3 s of synthetic speech saying :data:`SPEECH_TEXT`."""
+    return speak(SPEECH_TEXT, audio_dir / "speech.wav")
+
+
+@pytest.fixture(scope="session")
+def speech_mp3(speech_wav: Path) -> Path:
+    return convert(speech_wav, speech_wav.with_suffix(".mp3"))
+
+
+@pytest.fixture(scope="session")
+def server(dynamodb_port: int) -> Iterator[str]:
+    """``tinyscribe serve`` in its own process on a free port; yields the base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tinyscribe"), "serve", "--port", str(port)],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wait_for_port(port, timeout=60, process=process)  # type: ignore[arg-type]
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)

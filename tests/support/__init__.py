@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and the benchmark: generated audio, the local stack, checks."""
