@@ -11,23 +11,23 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 import handler
-from handler.config import Settings, get_settings
-from handler.engine import Engine
+from handler.config import get_settings
 from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
 from handler.middleware import RequestContextMiddleware, error_response
 from handler.routes import health, models, transcriptions, wallet
 from handler.services import Services
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """Build the API; ``engine`` lets tests and the CLI share one loaded model."""
-    settings = settings or get_settings()
+def create_app(services: Services | None = None) -> FastAPI:
+    """Build the API around ``services`` (by default, from the environment's settings)."""
+    services = services or Services.from_settings(get_settings())
+    settings = services.settings
     app = FastAPI(
         title="tinyscribe",
         version=handler.__version__,
         summary="OpenAI-compatible speech-to-text (Whisper tiny.en), billed per audio second.",
     )
-    app.state.services = Services.from_settings(settings, engine)
+    app.state.services = services
     for module in (health, models, transcriptions, wallet):
         app.include_router(module.router)
     app.add_exception_handler(ApiError, _api_error)

@@ -1,6 +1,6 @@
 """The transcription path after authentication, shared by the HTTP route and S3 jobs:
 
-decode -> (wait for a slot) -> reserve -> transcribe -> render -> settle, or refund on failure.
+decode -> reserve -> (wait for a slot) transcribe -> render -> settle, or refund on failure.
 """
 
 from __future__ import annotations
@@ -63,29 +63,29 @@ def transcribe(
     audio = decode_audio(source, max_seconds=max_seconds, too_long_hint=too_long_hint)
     seconds = billable_seconds(audio.duration, settings.billing_increment_seconds)
     cost = cost_micro_usd(seconds, settings.price_micro_usd_per_minute)
-    with services.slots.hold():
-        reservation = None
-        if payer is not None:
-            reservation = services.wallets.reserve(
-                payer.wallet_id,
-                cost=cost,
-                metered=payer.metered,
-                key_id=payer.key_id,
-                request_id=request_id,
-                audio_seconds=seconds,
-            )
-        try:
+    reservation = None
+    if payer is not None:
+        reservation = services.wallets.reserve(
+            payer.wallet_id,
+            cost=cost,
+            metered=payer.metered,
+            key_id=payer.key_id,
+            request_id=request_id,
+            audio_seconds=seconds,
+        )
+    try:
+        with services.slots.hold():
             transcript = _run_engine(services, audio.samples, request.options)
-            rendered = render(
-                transcript, request.response_format, audio.whole_seconds, request.granularities
-            )
-        except BaseException:
-            if reservation is not None:
-                services.wallets.refund(reservation)
-            raise
-        else:
-            if reservation is not None:
-                services.wallets.settle(reservation)
+        rendered = render(
+            transcript, request.response_format, audio.whole_seconds, request.granularities
+        )
+    except BaseException:
+        if reservation is not None:
+            services.wallets.refund(reservation)
+        raise
+    else:
+        if reservation is not None:
+            services.wallets.settle(reservation)
     charged = reservation.amount if reservation else 0
     return Outcome(rendered, audio.duration, seconds, charged)
 

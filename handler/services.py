@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from handler.config import Settings
 from handler.engine import Engine
@@ -46,14 +47,17 @@ class Services:
     slots: TranscriptionSlots
 
     @classmethod
-    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> Services:
-        """Stores named by the settings; pass ``engine`` to share an already loaded model."""
+    def from_settings(
+        cls, settings: Settings, engine: Engine | None = None, dynamodb: Any | None = None
+    ) -> Services:
+        """Stores named by the settings. Pass ``engine`` to share an already loaded model and
+        ``dynamodb`` (a boto3 client) to use another database than the environment's."""
         return cls(
             settings=settings,
             engine=engine or Engine(settings),
-            keys=KeyStore(settings.keys_table),
-            wallets=WalletStore(settings.wallets_table, settings.ledger_table),
-            rate_limits=RateLimitStore(settings.rate_limits_table),
+            keys=KeyStore(settings.keys_table, dynamodb),
+            wallets=WalletStore(settings.wallets_table, settings.ledger_table, dynamodb),
+            rate_limits=RateLimitStore(settings.rate_limits_table, dynamodb),
             slots=TranscriptionSlots(
                 settings.max_concurrent_transcriptions, settings.transcription_queue_seconds
             ),

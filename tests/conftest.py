@@ -51,7 +51,7 @@ def engine(settings: Settings) -> Engine:
 
 @pytest.fixture
 def app(settings: Settings, engine: Engine) -> FastAPI:
-    return create_app(settings, engine)
+    return create_app(Services.from_settings(settings, engine))
 
 
 @pytest.fixture

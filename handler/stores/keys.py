@@ -64,8 +64,9 @@ def now_iso() -> str:
 class KeyStore:
     """The keys table."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, dynamodb: Any | None = None) -> None:
         self.table = table
+        self.client = dynamodb or client()
 
     def create(self, *, name: str, wallet_id: str, plan: Plan, rpm: int) -> tuple[ApiKey, str]:
         """Store a new key and return it with its secret (never stored, never shown again)."""
@@ -74,7 +75,7 @@ class KeyStore:
         item = {**asdict(key), "secret_hash": hash_secret(secret)}
         item.pop("revoked_at")
         with unavailable_on_outage():
-            client().put_item(
+            self.client.put_item(
                 TableName=self.table,
                 Item=item,
                 ConditionExpression="attribute_not_exists(key_id)",
@@ -100,7 +101,7 @@ class KeyStore:
         kwargs: dict[str, Any] = {"TableName": self.table}
         with unavailable_on_outage():
             while True:
-                page = client().scan(**kwargs)
+                page = self.client.scan(**kwargs)
                 items.extend(page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     break
@@ -111,7 +112,7 @@ class KeyStore:
         """Mark the key revoked (effective on the next request); ``None`` if it does not exist."""
         with unavailable_on_outage():
             try:
-                result = client().update_item(
+                result = self.client.update_item(
                     TableName=self.table,
                     Key={"key_id": key_id},
                     UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :now)",
@@ -119,13 +120,13 @@ class KeyStore:
                     ExpressionAttributeValues={":now": now_iso()},
                     ReturnValues="ALL_NEW",
                 )
-            except client().exceptions.ConditionalCheckFailedException:
+            except self.client.exceptions.ConditionalCheckFailedException:
                 return None
         return _key(result["Attributes"])
 
     def _item(self, key_id: str) -> dict[str, Any] | None:
         with unavailable_on_outage():
-            response = client().get_item(
+            response = self.client.get_item(
                 TableName=self.table, Key={"key_id": key_id}, ConsistentRead=True
             )
         return response.get("Item")

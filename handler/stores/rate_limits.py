@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from handler.stores.dynamo import client, unavailable_on_outage
 
@@ -38,15 +39,16 @@ class RateLimitState:
 class RateLimitStore:
     """The rate-limits table."""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, table: str, dynamodb: Any | None = None) -> None:
         self.table = table
+        self.client = dynamodb or client()
 
     def hit(self, key_id: str, limit: int, now: float | None = None) -> RateLimitState:
         """Count one request for ``key_id`` in the current minute (one atomic write)."""
         now = time.time() if now is None else now
         window_start = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
         with unavailable_on_outage():
-            result = client().update_item(
+            result = self.client.update_item(
                 TableName=self.table,
                 Key={"window": f"{key_id}#{window_start}"},
                 UpdateExpression="ADD hits :one SET expires_at = :expires",

@@ -10,19 +10,20 @@ from handler.stores.dynamo import client, unavailable_on_outage
 from handler.stores.schema import TABLES, TableSpec, table_name
 
 
-def create_tables(settings: Settings) -> list[str]:
+def create_tables(settings: Settings, dynamodb: Any | None = None) -> list[str]:
     """Create every missing table; returns the names of those it created."""
+    dynamodb = dynamodb or client()
     created: list[str] = []
     with unavailable_on_outage():
-        existing = set(client().list_tables()["TableNames"])
+        existing = set(dynamodb.list_tables()["TableNames"])
         for spec in TABLES:
             name = table_name(spec, settings)
             if name in existing:
                 continue
-            client().create_table(TableName=name, **_definition(spec))
-            client().get_waiter("table_exists").wait(TableName=name)
+            dynamodb.create_table(TableName=name, **_definition(spec))
+            dynamodb.get_waiter("table_exists").wait(TableName=name)
             if spec.ttl_attribute:
-                client().update_time_to_live(
+                dynamodb.update_time_to_live(
                     TableName=name,
                     TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
                 )

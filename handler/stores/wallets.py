@@ -76,9 +76,10 @@ def _entry_id(created_at: str) -> str:
 class WalletStore:
     """The wallets and ledger tables."""
 
-    def __init__(self, wallets_table: str, ledger_table: str) -> None:
+    def __init__(self, wallets_table: str, ledger_table: str, dynamodb: Any | None = None) -> None:
         self.wallets_table = wallets_table
         self.ledger_table = ledger_table
+        self.client = dynamodb or client()
 
     # -- operator side ---------------------------------------------------------------
     def create(self, *, wallet_id: str | None = None, grant: int = 0) -> Wallet:
@@ -98,7 +99,7 @@ class WalletStore:
             entry = LedgerEntry(wallet.wallet_id, _entry_id(created_at), "grant", grant, created_at)
             items.append(self._put_entry(entry))
         with unavailable_on_outage():
-            client().transact_write_items(TransactItems=items)
+            self.client.transact_write_items(TransactItems=items)
         return wallet
 
     def top_up(self, wallet_id: str, *, paid: int, fee: int) -> LedgerEntry:
@@ -140,7 +141,7 @@ class WalletStore:
         if after:
             kwargs["ExclusiveStartKey"] = {"wallet_id": wallet_id, "entry_id": after}
         with unavailable_on_outage():
-            page = client().query(**kwargs)
+            page = self.client.query(**kwargs)
         entries = [_entry(item) for item in page.get("Items", [])]
         return entries, "LastEvaluatedKey" in page
 
@@ -187,13 +188,13 @@ class WalletStore:
             self._transact_balance_change(entry, require_funds=True)
         else:
             with unavailable_on_outage():
-                client().transact_write_items(TransactItems=[self._put_entry(entry)])
+                self.client.transact_write_items(TransactItems=[self._put_entry(entry)])
         return Reservation(wallet_id, entry.entry_id, cost if metered else 0, metered)
 
     def settle(self, reservation: Reservation) -> None:
         """Make a reservation final."""
         with unavailable_on_outage():
-            client().update_item(
+            self.client.update_item(
                 TableName=self.ledger_table,
                 Key={"wallet_id": reservation.wallet_id, "entry_id": reservation.entry_id},
                 UpdateExpression="SET #status = :settled",
@@ -217,7 +218,7 @@ class WalletStore:
         }
         if not reservation.metered:
             with unavailable_on_outage():
-                client().transact_write_items(TransactItems=[mark_refunded])
+                self.client.transact_write_items(TransactItems=[mark_refunded])
             return
         entry = LedgerEntry(
             reservation.wallet_id,
@@ -246,7 +247,7 @@ class WalletStore:
         }
         with unavailable_on_outage():
             while True:
-                page = client().scan(**kwargs)
+                page = self.client.scan(**kwargs)
                 ids.extend(item["wallet_id"] for item in page.get("Items", []))
                 if "LastEvaluatedKey" not in page:
                     return ids
@@ -279,8 +280,8 @@ class WalletStore:
         items = [update_wallet, self._put_entry(entry), *(also or [])]
         with unavailable_on_outage():
             try:
-                client().transact_write_items(TransactItems=items)
-            except client().exceptions.TransactionCanceledException as exc:
+                self.client.transact_write_items(TransactItems=items)
+            except self.client.exceptions.TransactionCanceledException as exc:
                 raise _cancellation_error(exc, entry) from exc
 
     def _put_entry(self, entry: LedgerEntry) -> dict[str, Any]:
