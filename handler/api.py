@@ -14,7 +14,7 @@ import handler
 from handler.config import get_settings
 from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
 from handler.middleware import RequestContextMiddleware, error_response
-from handler.routes import health, models, transcriptions, wallet
+from handler.routes import health, jobs, models, transcriptions, wallet
 from handler.services import Services
 
 
@@ -28,7 +28,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         summary="OpenAI-compatible speech-to-text (Whisper tiny.en), billed per audio second.",
     )
     app.state.services = services
-    for module in (health, models, transcriptions, wallet):
+    for module in (health, models, transcriptions, jobs, wallet):
         app.include_router(module.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -66,8 +66,10 @@ class Settings(BaseSettings):
     """Largest synchronous upload. Base64 makes 4 MiB about 5.6 MB: inside Lambda's 6 MB."""
     max_sync_audio_seconds: float = Field(default=300.0, gt=0)
     """Longest audio accepted synchronously (API Gateway gives up after 30 s)."""
-    max_job_audio_seconds: float = Field(default=4 * 3600.0, gt=0)
-    """Longest audio accepted by the asynchronous (S3) path."""
+    max_job_audio_seconds: float = Field(default=2 * 3600.0, gt=0)
+    """Longest audio accepted by the asynchronous (S3) path (2 h decode to ~460 MB)."""
+    max_job_upload_bytes: int = Field(default=500 * 1024 * 1024, ge=1)
+    """Largest file accepted by the asynchronous path (it is staged in /tmp)."""
 
     price_micro_usd_per_minute: int = Field(default=4000, ge=0)
     """Price of one audio minute in micro-USD ($0.004 = 4000)."""

@@ -41,6 +41,7 @@ class Payer:
 
 @dataclass(frozen=True)
 class Outcome:
+    transcript: Transcript
     rendered: Rendered
     duration: float
     billed_seconds: int
@@ -87,7 +88,7 @@ def transcribe(
         if reservation is not None:
             services.wallets.settle(reservation)
     charged = reservation.amount if reservation else 0
-    return Outcome(rendered, audio.duration, seconds, charged)
+    return Outcome(transcript, rendered, audio.duration, seconds, charged)
 
 
 def _run_engine(services: Services, samples: np.ndarray, options: TranscribeOptions) -> Transcript:

@@ -11,7 +11,10 @@ from typing import Any
 from handler.config import Settings
 from handler.engine import Engine
 from handler.errors import ServiceUnavailable
+from handler.stores.dynamo import client as dynamo_client
+from handler.stores.jobs import JobStore
 from handler.stores.keys import KeyStore
+from handler.stores.objects import ObjectStore
 from handler.stores.rate_limits import RateLimitStore
 from handler.stores.wallets import WalletStore
 
@@ -44,7 +47,10 @@ class Services:
     keys: KeyStore
     wallets: WalletStore
     rate_limits: RateLimitStore
+    jobs: JobStore
+    objects: ObjectStore
     slots: TranscriptionSlots
+    dynamodb: Any
 
     @classmethod
     def from_settings(
@@ -52,13 +58,17 @@ class Services:
     ) -> Services:
         """Stores named by the settings. Pass ``engine`` to share an already loaded model and
         ``dynamodb`` (a boto3 client) to use another database than the environment's."""
+        dynamodb = dynamodb or dynamo_client()
         return cls(
             settings=settings,
             engine=engine or Engine(settings),
             keys=KeyStore(settings.keys_table, dynamodb),
             wallets=WalletStore(settings.wallets_table, settings.ledger_table, dynamodb),
             rate_limits=RateLimitStore(settings.rate_limits_table, dynamodb),
+            jobs=JobStore(settings.jobs_table, dynamodb),
+            objects=ObjectStore(settings.bucket),
             slots=TranscriptionSlots(
                 settings.max_concurrent_transcriptions, settings.transcription_queue_seconds
             ),
+            dynamodb=dynamodb,
         )

@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import boto3
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
 
 from handler.api import create_app
 from handler.config import Settings, get_settings
@@ -39,7 +41,20 @@ def dynamodb_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
-def settings(dynamodb_port: int) -> Settings:
+def s3_port() -> Iterator[int]:
+    """A local S3 endpoint over real HTTP (moto's server), with the service's bucket."""
+    port = free_port()
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    s3.start()
+    use_local_aws(s3_port=port)
+    get_settings.cache_clear()
+    boto3.client("s3").create_bucket(Bucket=Settings().bucket)
+    yield port
+    s3.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(dynamodb_port: int, s3_port: int) -> Settings:
     return Settings()
 
 
@@ -120,7 +135,7 @@ def speech_mp3(speech_wav: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server(dynamodb_port: int) -> Iterator[str]:
+def server(settings: Settings) -> Iterator[str]:
     """``tinyscribe serve`` in its own process on a free port; yields the base URL."""
     port = free_port()
     process = subprocess.Popen(

@@ -8,10 +8,10 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from handler.deps import LimitedCallerDep, ServicesDep
-from handler.errors import InvalidRequest, PayloadTooLarge
-from handler.models import resolve_model
-from handler.pipeline import Payer, TranscriptionRequest, transcribe
-from handler.transcript import Granularity, ResponseFormat, TranscribeOptions
+from handler.errors import PayloadTooLarge
+from handler.pipeline import Payer, transcribe
+from handler.transcript import Granularity, ResponseFormat
+from handler.validation import transcription_request
 
 router = APIRouter(tags=["audio"])
 
@@ -25,31 +25,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
     429: {"description": "Per-minute request limit reached (see Retry-After)"},
     503: {"description": "Busy or a dependency is down (see Retry-After)"},
 }
-
-
-def validate_language(language: str | None) -> None:
-    """tiny.en only speaks English."""
-    if language not in (None, "", "en"):
-        raise InvalidRequest(
-            f"Unsupported language '{language}': this model transcribes English only ('en').",
-            param="language",
-            code="unsupported_language",
-        )
-
-
-def granularities_for(
-    response_format: ResponseFormat,
-    bracketed: list[Granularity] | None,
-    bare: list[Granularity] | None,
-) -> tuple[Granularity, ...]:
-    """Timestamp granularities, accepted only with ``verbose_json`` (as OpenAI)."""
-    asked = tuple(dict.fromkeys([*(bracketed or []), *(bare or [])]))
-    if asked and response_format != "verbose_json":
-        raise InvalidRequest(
-            "timestamp_granularities requires response_format 'verbose_json'.",
-            param="timestamp_granularities",
-        )
-    return asked or ("segment",)
 
 
 @router.post(
@@ -85,10 +60,13 @@ def create_transcription(
     ] = None,
 ) -> Response:
     """Transcribe an uploaded file, charging the caller's wallet per second of audio."""
-    resolve_model(model)
-    validate_language(language)
-    granularities = granularities_for(
-        response_format, timestamp_granularities, timestamp_granularities_bare
+    transcription = transcription_request(
+        model=model,
+        language=language,
+        prompt=prompt,
+        response_format=response_format,
+        temperature=temperature,
+        granularities=[*(timestamp_granularities or []), *(timestamp_granularities_bare or [])],
     )
     limit = services.settings.max_upload_bytes
     if file.size is not None and file.size > limit:
@@ -97,15 +75,6 @@ def create_transcription(
             param="file",
             code="file_too_large",
         )
-    transcription = TranscriptionRequest(
-        options=TranscribeOptions(
-            initial_prompt=prompt,
-            temperature=temperature,
-            word_timestamps="word" in granularities,
-        ),
-        response_format=response_format,
-        granularities=granularities,
-    )
     outcome = transcribe(
         services,
         file.file,
