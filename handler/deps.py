@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from handler.errors import AuthenticationFailed, RateLimited
+from handler.errors import AuthenticationFailed, InvalidRequest, RateLimited
 from handler.services import Services
 from handler.stores.keys import ApiKey
 from handler.stores.rate_limits import RateLimitState
@@ -77,3 +77,17 @@ def limit_rate(request: Request, caller: CallerDep, services: ServicesDep) -> Ap
 
 
 LimitedCallerDep = Annotated[ApiKey, Depends(limit_rate)]
+
+
+def require_multipart(request: Request) -> None:
+    """A clear 400 for a body that is not multipart (a missing content-type included)."""
+    content_type = request.headers.get("content-type", "").lower()
+    if not content_type.startswith("multipart/form-data"):
+        raise InvalidRequest(
+            "Send the request as multipart/form-data, with the audio in a 'file' field.",
+            param="file",
+            code="invalid_content_type",
+        )
+
+
+MultipartDep = Annotated[None, Depends(require_multipart)]

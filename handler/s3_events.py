@@ -93,6 +93,11 @@ def _persistence_layer(table: str) -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=table, boto_config=CLIENT_CONFIG)
 
 
+def reset_idempotency() -> None:
+    """Forget the cached persistence layer (its client follows the environment)."""
+    _persistence_layer.cache_clear()
+
+
 def _process(services: Services, ref: dict[str, Any]) -> dict[str, Any]:
     obj = ObjectRef(**ref)
     settings = services.settings

@@ -148,3 +148,18 @@ def test_unknown_path_is_404_envelope(client):
 def test_wrong_method_is_405_envelope(client, caller):
     response = client.get("/v1/audio/transcriptions", headers=caller.headers)
     assert_envelope(response, 405, None, "invalid_request_error")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"content-type": "application/json"}, {"content-type": "application/octet-stream"}],
+)
+def test_a_body_that_is_not_multipart_is_400(client, caller, services, speech_wav, headers):
+    response = client.post(
+        "/v1/audio/transcriptions",
+        headers={**caller.headers, **headers},
+        content=speech_wav.read_bytes(),
+    )
+    assert_envelope(response, 400, "file", "invalid_request_error")
+    assert "multipart/form-data" in response.json()["error"]["message"]
+    assert_not_charged(services, caller)

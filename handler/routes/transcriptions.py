@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from handler.deps import LimitedCallerDep, ServicesDep
+from handler.deps import LimitedCallerDep, MultipartDep, ServicesDep
 from handler.errors import PayloadTooLarge
 from handler.pipeline import Payer, transcribe
 from handler.transcript import Granularity, ResponseFormat
@@ -45,6 +45,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
 def create_transcription(
     request: Request,
     caller: LimitedCallerDep,
+    _multipart: MultipartDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="The audio file (any format FFmpeg decodes).")],
     model: Annotated[str, Form(description="openai/whisper-tiny-en, or an alias: whisper-1.")],
