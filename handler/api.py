@@ -47,6 +47,7 @@ def create_app(services: Services | None = None) -> FastAPI:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
+    request.state.error_type = exc.type
     return error_response(exc)
 
 
@@ -58,6 +59,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     message = first.get("msg", "Invalid request.")
     if param:
         message = f"Invalid value for '{param}': {message}"
+    request.state.error_type = InvalidRequest.type
     return error_response(InvalidRequest(message, param=param))
 
 
@@ -70,4 +72,5 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         error = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
     else:
         error = InvalidRequest(str(exc.detail))
+    request.state.error_type = error.type
     return JSONResponse(error.envelope(), status_code=exc.status_code, headers=exc.headers)

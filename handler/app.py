@@ -9,21 +9,26 @@ environment first and the init phase stays short.
 from __future__ import annotations
 
 import json
+import time
 from functools import lru_cache
 from typing import Any
 
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
+import handler
 from handler.api import create_app
 from handler.config import get_settings
 from handler.errors import ServerError
-from handler.observability import logger
+from handler.observability import emit_metrics, logger, tracer
 from handler.s3_events import handle_s3_event, is_s3_event, reset_idempotency
 from handler.services import Services
 
 # Returned as text, not base64, so a REST API without binary media types still works.
 TEXT_MIME_TYPES = [*DEFAULT_TEXT_MIME_TYPES, "application/x-subrip"]
+
+
+_cold_start = {"pending": True}
 
 
 class UnsupportedEvent(ValueError):
@@ -47,8 +52,19 @@ def is_http_event(event: dict[str, Any]) -> bool:
     return "requestContext" in event and ("httpMethod" in event or "rawPath" in event)
 
 
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Route one Lambda event to the code that handles its kind."""
+    started = time.perf_counter()
+    try:
+        return _dispatch(event, context)
+    finally:
+        if _cold_start.pop("pending", False):
+            _report_cold_start(started)
+
+
+def _dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if is_s3_event(event):
         return handle_s3_event(services(), event, context)
     if not is_http_event(event):
@@ -68,9 +84,28 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         }
 
 
+def _report_cold_start(first_event_started: float) -> None:
+    """How long the first event of this process took, split as a user feels it."""
+    now = time.perf_counter()
+    engine = services().engine
+    logger.info(
+        "cold start",
+        extra={
+            "import_ms": round((IMPORT_FINISHED - handler.IMPORT_STARTED) * 1000),
+            "model_load_ms": round(engine.load_seconds * 1000) if engine.load_seconds else None,
+            "first_event_ms": round((now - first_event_started) * 1000),
+            "total_ms": round((now - handler.IMPORT_STARTED) * 1000),
+        },
+    )
+    emit_metrics({"ColdStart": 1})
+
+
 def reset() -> None:
     """Forget the process-wide objects (tests change the environment between runs)."""
     get_settings.cache_clear()
     services.cache_clear()
     http_handler.cache_clear()
     reset_idempotency()
+
+
+IMPORT_FINISHED = time.perf_counter()

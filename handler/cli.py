@@ -102,10 +102,15 @@ def _print(value: Any) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
+    from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
     from handler.api import create_app
+    from handler.observability import logger
 
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info")
+    # uvicorn's own lines in the service's JSON format; the app logs one line per request,
+    # so uvicorn's access log would only repeat it.
+    copy_config_to_registered_loggers(source_logger=logger, include={"uvicorn", "uvicorn.error"})
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> None:

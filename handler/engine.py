@@ -16,6 +16,7 @@ import numpy as np
 
 from handler.audio import SAMPLE_RATE
 from handler.config import Settings, get_settings
+from handler.observability import logger, tracer
 from handler.transcript import Segment, TranscribeOptions, Transcript, Word
 
 if TYPE_CHECKING:
@@ -76,6 +77,13 @@ class Engine:
                 f"Whisper model in {model_dir} could not be loaded: {exc}"
             ) from exc
         self.load_seconds = time.perf_counter() - started
+        logger.info(
+            "model loaded",
+            extra={
+                "load_ms": round(self.load_seconds * 1000),
+                "threads": self.settings.cpu_threads,
+            },
+        )
         return model
 
     def _batched_pipeline(self) -> BatchedInferencePipeline:
@@ -85,6 +93,7 @@ class Engine:
             self._batched = BatchedInferencePipeline(model=self.model())
         return self._batched
 
+    @tracer.capture_method(capture_response=False)  # a transcript never goes to X-Ray
     def transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
         """Transcribe 16 kHz mono float32 samples; long audio goes through the batched pipeline."""
         duration = len(samples) / SAMPLE_RATE

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handler.errors import ApiError, PayloadTooLarge, ServerError
-from handler.observability import logger
+from handler.observability import emit_metrics, logger
 
 # Room for the multipart boundaries and small form fields around the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
@@ -66,16 +66,63 @@ class RequestContextMiddleware:
                 param="file",
                 code="file_too_large",
             )
+            scope["state"]["error_type"] = too_large.type
             await error_response(too_large)(scope, receive, send_with_headers)
+            record_request(scope, too_large.status, (time.perf_counter() - started) * 1000)
             return
+        status = {"code": 500}
+
+        async def send_recording_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send_with_headers(message)
+
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_recording_status)
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
+            scope["state"]["error_type"] = ServerError.type
             if response_started:
                 raise
             failure = ServerError(
                 "The server had an error while processing your request. Retry it, and "
                 f"quote request id {request_id} if the error persists."
             )
-            await error_response(failure)(scope, receive, send_with_headers)
+            await error_response(failure)(scope, receive, send_recording_status)
+        finally:
+            record_request(scope, status["code"], (time.perf_counter() - started) * 1000)
+
+
+def record_request(scope: Scope, status: int, latency_ms: float) -> None:
+    """One log line and one metrics blob per request, from what the route left in the state.
+
+    Logged: ids, route, status, timing, audio seconds and charge. Never the key's secret, the
+    audio or the transcript.
+    """
+    state: dict[str, Any] = scope.get("state", {})
+    error_type = state.get("error_type")
+    fields = {
+        "request_id": state.get("request_id"),
+        "method": scope.get("method"),
+        "path": scope.get("path"),
+        "status": status,
+        "latency_ms": round(latency_ms, 1),
+        "key_id": state.get("key_id"),
+        "audio_seconds": state.get("audio_seconds"),
+        "billed_micro_usd": state.get("billed_micro_usd"),
+        "engine_ms": state.get("engine_ms"),
+        "outcome": error_type or "ok",
+    }
+    logger.info("request", extra={k: v for k, v in fields.items() if v is not None})
+    values: dict[str, float] = {"Requests": 1, "RequestLatency": latency_ms}
+    if state.get("audio_seconds") is not None:
+        values["AudioSeconds"] = state["audio_seconds"]
+        values["BilledMicroUsd"] = state.get("billed_micro_usd", 0)
+        values["EngineLatency"] = state.get("engine_ms", 0)
+    if status == 402:
+        values["InsufficientCredits"] = 1
+    if status == 429:
+        values["RateLimited"] = 1
+    emit_metrics(values)
+    if error_type:
+        emit_metrics({"Errors": 1}, {"ErrorType": error_type})

@@ -5,6 +5,7 @@ decode -> reserve -> (wait for a slot) transcribe -> render -> settle, or refund
 
 from __future__ import annotations
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -47,6 +48,7 @@ class Outcome:
     billed_seconds: int
     cost: int
     """Micro-USD charged (0 for unmetered payers and unbilled batch work)."""
+    engine_ms: float
 
 
 def transcribe(
@@ -76,7 +78,9 @@ def transcribe(
         )
     try:
         with services.slots.hold():
+            engine_started = time.perf_counter()
             transcript = _run_engine(services, audio.samples, request.options)
+            engine_ms = (time.perf_counter() - engine_started) * 1000
         rendered = render(
             transcript, request.response_format, audio.whole_seconds, request.granularities
         )
@@ -88,7 +92,7 @@ def transcribe(
         if reservation is not None:
             services.wallets.settle(reservation)
     charged = reservation.amount if reservation else 0
-    return Outcome(transcript, rendered, audio.duration, seconds, charged)
+    return Outcome(transcript, rendered, audio.duration, seconds, charged, engine_ms)
 
 
 def _run_engine(services: Services, samples: np.ndarray, options: TranscribeOptions) -> Transcript:

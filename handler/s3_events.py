@@ -27,9 +27,9 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from handler.errors import ApiError, PayloadTooLarge, ServerError
+from handler.errors import ApiError, PayloadTooLarge, ServerError, ServiceUnavailable
 from handler.formats import render
-from handler.observability import logger
+from handler.observability import emit_metrics, logger
 from handler.pipeline import Outcome, Payer, TranscriptionRequest, transcribe
 from handler.services import Services
 from handler.stores.dynamo import CLIENT_CONFIG
@@ -142,6 +142,11 @@ def _run_batch(services: Services, obj: ObjectRef) -> dict[str, Any]:
             outputs.append(target)
         status |= {"status": "completed", "duration": outcome.duration, "outputs": outputs}
     services.objects.put_text(base + ".status.json", _json(status), "application/json")
+    if status["status"] == "completed":
+        emit_metrics({"BatchCompleted": 1, "AudioSeconds": outcome.duration})
+    else:
+        emit_metrics({"BatchFailed": 1})
+    logger.info("batch object", extra={"key": obj.key, "outcome": status["status"]})
     return {"key": obj.key, "outcome": status["status"]}
 
 
@@ -162,14 +167,18 @@ def _run_job(services: Services, obj: ObjectRef) -> dict[str, Any]:
         )
         result_key = _result_key(services, job, request.response_format)
         services.objects.put_text(result_key, outcome.rendered.body, outcome.rendered.media_type)
-    except ApiError as exc:
-        services.jobs.fail(job, exc.envelope()["error"])
-        return {"key": obj.key, "job_id": job.job_id, "outcome": "failed", "error": exc.code}
-    except Exception:
-        # Storage or engine failure after retries: the pipeline already refunded.
-        logger.exception("job failed", extra={"job_id": job.job_id})
-        failure = ServerError("The job failed on the server. Create a new job to retry.")
+    except Exception as exc:
+        if isinstance(exc, ServiceUnavailable):
+            raise  # DynamoDB is down: let Lambda retry the event later
+        failure = exc if isinstance(exc, ApiError) else None
+        if failure is None:
+            # Storage or engine failure after retries: the pipeline already refunded.
+            logger.exception("job failed", extra={"job_id": job.job_id})
+            failure = ServerError("The job failed on the server. Create a new job to retry.")
         services.jobs.fail(job, failure.envelope()["error"])
+        emit_metrics({"JobsFailed": 1})
+        emit_metrics({"Errors": 1}, {"ErrorType": failure.type})
+        logger.info("job", extra={"job_id": job.job_id, "outcome": failure.type})
         return {"key": obj.key, "job_id": job.job_id, "outcome": "failed", "error": failure.code}
     services.jobs.complete(
         job,
@@ -178,6 +187,24 @@ def _run_job(services: Services, obj: ObjectRef) -> dict[str, Any]:
         duration=round(outcome.duration, 3),
         billed_seconds=outcome.billed_seconds,
         cost=outcome.cost,
+    )
+    emit_metrics(
+        {
+            "JobsCompleted": 1,
+            "AudioSeconds": outcome.duration,
+            "BilledMicroUsd": outcome.cost,
+            "EngineLatency": outcome.engine_ms,
+        }
+    )
+    logger.info(
+        "job",
+        extra={
+            "job_id": job.job_id,
+            "key_id": job.key_id,
+            "outcome": "completed",
+            "audio_seconds": round(outcome.duration, 3),
+            "billed_micro_usd": outcome.cost,
+        },
     )
     return {"key": obj.key, "job_id": job.job_id, "outcome": "completed"}
 

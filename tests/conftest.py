@@ -93,7 +93,7 @@ class Caller:
 MakeCaller = Callable[..., Caller]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_caller(settings: Settings, engine: Engine) -> MakeCaller:
     """Create a wallet and key: ``make_caller(credit_micro_usd=..., plan=..., rpm=...)``."""
     services = Services.from_settings(settings, engine)

@@ -85,6 +85,9 @@ def create_transcription(
         max_seconds=services.settings.max_sync_audio_seconds,
         too_long_hint=ASYNC_HINT,
     )
+    request.state.audio_seconds = round(outcome.duration, 3)
+    request.state.billed_micro_usd = outcome.cost
+    request.state.engine_ms = round(outcome.engine_ms, 1)
     headers = {
         **request.state.rate_limit_headers,
         "x-tinyscribe-billed-seconds": str(outcome.billed_seconds),
