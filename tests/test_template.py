@@ -116,6 +116,16 @@ def s3_prefix_of(arn: Any) -> str:
     return prefix[:-1]
 
 
+def listed_prefixes(statement: dict[str, Any], arn: Any) -> list[str]:
+    """Prefixes a ListBucket statement is limited to (it must be limited)."""
+    text, variables = arn["Fn::Sub"]
+    assert variables == {"StackUuid": stack_uuid()}
+    assert text == "arn:${AWS::Partition}:s3:::tinyscribe-audio-${StackUuid}"
+    allowed = as_list(statement["Condition"]["StringLike"]["s3:prefix"])
+    assert all(p.endswith("/*") and "*" not in p[:-1] for p in allowed), allowed
+    return [p[:-1] for p in allowed]
+
+
 def stack_uuid() -> dict[str, Any]:
     """The expression every bucket reference uses: the UUID part of AWS::StackId."""
     return {"Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]}
@@ -134,6 +144,9 @@ def access(function: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
                 table = table_of(arn)
                 assert table, f"{function}: DynamoDB resource is not a table of this stack: {arn}"
                 tables.setdefault(table, set()).update(actions)
+            elif actions == {"s3:ListBucket"}:
+                for prefix in listed_prefixes(statement, arn):
+                    prefixes.setdefault(prefix, set()).update(actions)
             elif services == {"s3"}:
                 prefixes.setdefault(s3_prefix_of(arn), set()).update(actions)
             else:
@@ -192,8 +205,12 @@ def test_api_function_touches_only_its_tables_and_prefixes() -> None:
     assert "IdempotencyTable" not in tables
     for table, actions in tables.items():
         assert actions <= READ | WRITE, f"{API} on {table}: {actions - READ - WRITE}"
-    # It signs PUT URLs for job uploads and GET URLs for job results; nothing else.
-    assert prefixes == {"uploads/": {"s3:PutObject"}, "results/": {"s3:GetObject"}}
+    # It signs PUT URLs for job uploads and GET URLs for job results, and checks whether an
+    # upload or a result exists (HEAD needs GetObject; ListBucket makes a miss a 404).
+    assert prefixes == {
+        "uploads/": {"s3:PutObject", "s3:GetObject", "s3:ListBucket"},
+        "results/": {"s3:GetObject", "s3:ListBucket"},
+    }
 
 
 def test_s3_function_touches_only_its_tables_and_prefixes() -> None:
