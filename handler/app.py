@@ -21,6 +21,7 @@ from handler.api import create_app
 from handler.config import get_settings
 from handler.errors import ServerError
 from handler.observability import emit_metrics, logger, tracer
+from handler.reconcile import reconcile
 from handler.s3_events import handle_s3_event, is_s3_event, reset_idempotency
 from handler.services import Services
 
@@ -47,6 +48,11 @@ def http_handler() -> Mangum:
     return Mangum(create_app(services()), lifespan="off", text_mime_types=TEXT_MIME_TYPES)
 
 
+def is_schedule_event(event: dict[str, Any]) -> bool:
+    """The EventBridge schedule that runs the reconciliation."""
+    return event.get("source") == "aws.events" and event.get("detail-type") == "Scheduled Event"
+
+
 def is_http_event(event: dict[str, Any]) -> bool:
     """API Gateway (v1 or v2), Function URL or ALB events."""
     return "requestContext" in event and ("httpMethod" in event or "rawPath" in event)
@@ -67,6 +73,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def _dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if is_s3_event(event):
         return handle_s3_event(services(), event, context)
+    if is_schedule_event(event):
+        return reconcile(services())
     if not is_http_event(event):
         raise UnsupportedEvent(f"unsupported event with keys {sorted(event)[:8]}")
     try:

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--entries", type=int, default=20)
     show.set_defaults(run=cmd_wallets_show)
 
+    reconcile = wallet_commands.add_parser(
+        "reconcile", help="refund reservations never settled (what the schedule runs)"
+    )
+    reconcile.add_argument("--grace-seconds", type=int, default=30 * 60)
+    reconcile.set_defaults(run=cmd_wallets_reconcile)
+
     dev_db = commands.add_parser("dev-db", help="run DynamoDB Local in the foreground")
     dev_db.add_argument("--port", type=int, default=8001)
     dev_db.add_argument("--in-memory", action="store_true")
@@ -214,6 +220,13 @@ def cmd_wallets_show(args: argparse.Namespace) -> None:
             "ledger": [asdict(entry) for entry in entries],
         }
     )
+
+
+def cmd_wallets_reconcile(args: argparse.Namespace) -> None:
+    from handler.reconcile import reconcile
+    from handler.services import Services
+
+    _print(reconcile(Services.from_settings(get_settings()), args.grace_seconds))
 
 
 def cmd_dev_db(args: argparse.Namespace) -> int:

@@ -209,3 +209,22 @@ def test_database_unreachable_is_503_with_retry_after(settings, engine, caller, 
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "service_unavailable"
     assert int(response.headers["retry-after"]) >= 1
+
+
+def test_no_response_ever_carries_the_secret(client, caller, speech_wav):
+    responses = [
+        transcribe(client, caller.headers, speech_wav),
+        client.get("/v1/wallet", headers=caller.headers),
+        client.get("/v1/usage", headers=caller.headers),
+        client.get("/v1/models", headers=caller.headers),
+        client.post(
+            "/v1/audio/transcriptions/jobs", headers=caller.headers, json={"model": "whisper-1"}
+        ),
+        client.get("/v1/nope", headers=caller.headers),
+        transcribe(client, {"Authorization": f"Bearer {caller.secret}x"}, speech_wav),
+    ]
+    random_part = caller.secret.rsplit("-", 1)[1]
+    for response in responses:
+        seen = response.text + str(dict(response.headers))
+        assert caller.secret not in seen and random_part not in seen, response.request.url
+

@@ -412,17 +412,17 @@ def test_v2_multipart_without_base64_is_refused_cleanly(invoke: Invoke, caller: 
 
 
 def test_event_from_an_unwired_source_is_refused(invoke: Invoke) -> None:
-    """An EventBridge scheduled event is no HTTP request: the invocation fails loudly."""
+    """An SQS message is no HTTP request: the invocation fails loudly."""
     event = {
-        "version": "0",
-        "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
-        "detail-type": "Scheduled Event",
-        "source": "aws.events",
-        "account": "123456789012",
-        "time": "2025-03-12T19:03:58Z",
-        "region": "us-east-1",
-        "resources": ["arn:aws:events:us-east-1:123456789012:rule/my-schedule"],
-        "detail": {},
+        "Records": [
+            {
+                "messageId": "059f36b4-87a3-44ab-83d2-661975830a7d",
+                "body": "hello",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
+                "awsRegion": "us-east-1",
+            }
+        ]
     }
     with pytest.raises(UnsupportedEvent):
         invoke(event)

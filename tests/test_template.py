@@ -28,6 +28,7 @@ BIN = Path(sys.executable).parent
 
 API = "ApiFunction"
 S3_FUNCTION = "TranscribeObjectFunction"
+RECONCILE = "ReconcileFunction"
 MONEY_TABLES = ("KeysTable", "WalletsTable", "LedgerTable")
 
 # Table contract: logical id -> (partition key, sort key, TTL attribute). All keys are strings.
@@ -315,3 +316,19 @@ def test_money_tables_are_retained_and_recoverable(logical_id: str) -> None:
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
     assert props["SSESpecification"]["SSEEnabled"] is True
     assert "TableName" not in props, "fixed names block replacement and second stacks"
+
+
+def test_reconcile_function_touches_only_wallets_and_ledger() -> None:
+    tables, prefixes = access(RECONCILE)
+    assert tables == {
+        "WalletsTable": {
+            "dynamodb:Scan",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        },
+        "LedgerTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    }
+    assert prefixes == {}
+    (schedule,) = resource(RECONCILE)["Properties"]["Events"].values()
+    assert schedule["Type"] == "Schedule"

@@ -218,7 +218,10 @@ class WalletStore:
         }
         if not reservation.metered:
             with unavailable_on_outage():
-                self.client.transact_write_items(TransactItems=[mark_refunded])
+                try:
+                    self.client.update_item(**mark_refunded["Update"])
+                except self.client.exceptions.ConditionalCheckFailedException as exc:
+                    raise ReservationClosed(reservation.entry_id) from exc
             return
         entry = LedgerEntry(
             reservation.wallet_id,
