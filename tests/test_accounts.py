@@ -227,4 +227,3 @@ def test_no_response_ever_carries_the_secret(client, caller, speech_wav):
     for response in responses:
         seen = response.text + str(dict(response.headers))
         assert caller.secret not in seen and random_part not in seen, response.request.url
-
