@@ -27,7 +27,7 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
-from handler.errors import ApiError, PayloadTooLarge, ServerError, ServiceUnavailable
+from handler.errors import ApiError, ServerError, ServiceUnavailable
 from handler.formats import render
 from handler.observability import emit_metrics, logger
 from handler.pipeline import Outcome, Payer, TranscriptionRequest, transcribe
@@ -35,7 +35,7 @@ from handler.services import Services
 from handler.stores.dynamo import CLIENT_CONFIG
 from handler.stores.jobs import Job
 from handler.transcript import ResponseFormat, TranscribeOptions
-from handler.validation import transcription_request
+from handler.validation import check_file_size, transcription_request
 
 IDEMPOTENCY_SECONDS = 7 * 24 * 3600
 FORMAT_SUFFIXES: dict[str, str] = {
@@ -221,13 +221,9 @@ def _transcribe_object(
     payer: Payer | None,
     request_id: str,
 ) -> Outcome:
-    limit = services.settings.max_job_upload_bytes
-    if obj.size > limit:
-        raise PayloadTooLarge(
-            f"The file is over the {limit}-byte limit of asynchronous jobs.",
-            param="file",
-            code="file_too_large",
-        )
+    check_file_size(
+        obj.size, services.settings.max_job_upload_bytes, param="file", path="asynchronous jobs"
+    )
     with services.objects.download(obj.key) as audio:
         return transcribe(
             services,

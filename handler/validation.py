@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from handler.errors import InvalidRequest
+from handler.errors import InvalidRequest, PayloadTooLarge
 from handler.models import resolve_model
 from handler.pipeline import TranscriptionRequest
 from handler.transcript import Granularity, ResponseFormat, TranscribeOptions
@@ -55,3 +55,13 @@ def transcription_request(
         response_format=response_format,
         granularities=chosen,
     )
+
+
+def check_file_size(size: int | None, limit: int, *, param: str, path: str, hint: str = "") -> None:
+    """413 for a file over ``limit`` bytes (``path`` names the route's limit in the message)."""
+    if size is not None and size > limit:
+        raise PayloadTooLarge(
+            f"The file is over the {limit}-byte limit of {path}. {hint}".strip(),
+            param=param,
+            code="file_too_large",
+        )

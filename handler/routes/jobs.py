@@ -14,11 +14,11 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, Field
 
 from handler.deps import CallerDep, LimitedCallerDep, ServicesDep
-from handler.errors import NotFound, PayloadTooLarge
+from handler.errors import NotFound
 from handler.services import Services
 from handler.stores.jobs import Job, new_job_id
 from handler.transcript import Granularity, ResponseFormat
-from handler.validation import transcription_request
+from handler.validation import check_file_size, transcription_request
 
 router = APIRouter(tags=["jobs"])
 # Results up to this size are returned inline by GET as well as by URL.
@@ -50,13 +50,12 @@ def create_job(body: JobCreate, caller: LimitedCallerDep, services: ServicesDep)
         "granularities": body.timestamp_granularities,
     }
     transcription_request(**request_fields)  # validate now, not after the upload
-    limit = services.settings.max_job_upload_bytes
-    if body.file_size is not None and body.file_size > limit:
-        raise PayloadTooLarge(
-            f"The file is over the {limit}-byte limit of asynchronous jobs.",
-            param="file_size",
-            code="file_too_large",
-        )
+    check_file_size(
+        body.file_size,
+        services.settings.max_job_upload_bytes,
+        param="file_size",
+        path="asynchronous jobs",
+    )
     job_id = new_job_id()
     job = services.jobs.create(
         Job(

@@ -8,10 +8,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
 from handler.deps import LimitedCallerDep, MultipartDep, ServicesDep
-from handler.errors import PayloadTooLarge
 from handler.pipeline import Payer, transcribe
 from handler.transcript import Granularity, ResponseFormat
-from handler.validation import transcription_request
+from handler.validation import check_file_size, transcription_request
 
 router = APIRouter(tags=["audio"])
 
@@ -69,13 +68,13 @@ def create_transcription(
         temperature=temperature,
         granularities=[*(timestamp_granularities or []), *(timestamp_granularities_bare or [])],
     )
-    limit = services.settings.max_upload_bytes
-    if file.size is not None and file.size > limit:
-        raise PayloadTooLarge(
-            f"The file is over the {limit}-byte limit of synchronous requests. {ASYNC_HINT}",
-            param="file",
-            code="file_too_large",
-        )
+    check_file_size(
+        file.size,
+        services.settings.max_upload_bytes,
+        param="file",
+        path="synchronous requests",
+        hint=ASYNC_HINT,
+    )
     outcome = transcribe(
         services,
         file.file,
