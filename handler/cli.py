@@ -12,12 +12,15 @@ import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handler.billing import micro_to_usd, split_top_up, usd_to_micro
 from handler.config import REPO_ROOT, get_settings
 from handler.errors import ApiError
 from handler.transcript import RESPONSE_FORMATS
+
+if TYPE_CHECKING:
+    from handler.services import Services
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--db-port", type=int, default=8001)
+    dev.add_argument("--s3-port", type=int, default=8002)
     dev.add_argument("--data", type=Path, default=REPO_ROOT / ".data")
     dev.set_defaults(run=cmd_dev)
     return parser
@@ -106,7 +110,7 @@ def _print(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
+def cmd_serve(args: argparse.Namespace, services: Services | None = None) -> None:
     import uvicorn
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
@@ -116,7 +120,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # uvicorn's own lines in the service's JSON format; the app logs one line per request,
     # so uvicorn's access log would only repeat it.
     copy_config_to_registered_loggers(source_logger=logger, include={"uvicorn", "uvicorn.error"})
-    uvicorn.run(create_app(), host=args.host, port=args.port, log_config=None, access_log=False)
+    app = create_app(services)
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> None:
@@ -240,18 +245,33 @@ def cmd_dev_db(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
-    from handler.devstack import start_dynamodb_local, use_local_aws
+    from handler.devstack import (
+        LocalS3Notifier,
+        start_dynamodb_local,
+        start_local_s3,
+        use_local_aws,
+    )
+    from handler.services import Services
 
     database = start_dynamodb_local(args.db_port, args.data / "dynamodb")
     try:
-        use_local_aws(dynamodb_port=args.db_port)
+        use_local_aws(dynamodb_port=args.db_port, s3_port=args.s3_port)
         get_settings.cache_clear()
+        settings = get_settings()
+        storage = start_local_s3(args.s3_port, settings.bucket)
         cmd_init(args)
+        services = Services.from_settings(settings)
+        notifier = LocalS3Notifier(services)
+        notifier.start()
         secret = _development_key(args.data / "dev-key.json")
         print(f"\nDevelopment key (kept in {args.data}/dev-key.json): {secret}")
         print(f"Try: curl http://{args.host}:{args.port}/v1/audio/transcriptions \\")
-        print(f'  -H "Authorization: Bearer {secret}" -F file=@speech.wav -F model=whisper-1\n')
-        cmd_serve(args)
+        print(f'  -H "Authorization: Bearer {secret}" -F file=@speech.wav -F model=whisper-1')
+        endpoint = os.environ["AWS_ENDPOINT_URL_S3"]
+        print(f"Local S3 for jobs and batches ({settings.input_prefix}...): {endpoint}\n")
+        cmd_serve(args, services)
+        notifier.stopped.set()
+        storage.stop()
     finally:
         database.terminate()
         database.wait(timeout=10)

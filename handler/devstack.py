@@ -1,4 +1,5 @@
-"""Local stand-ins for AWS, for development and tests: DynamoDB Local (Amazon's own jar).
+"""Local stand-ins for AWS, for development and tests: DynamoDB Local (Amazon's own jar),
+moto's S3 server, and a poller standing in for S3 event notifications.
 
 Never used on Lambda. DynamoDB Local listens on every interface: keep it to development
 machines.
@@ -9,10 +10,16 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
 
 from handler.config import REPO_ROOT
+from handler.observability import logger
+from handler.s3_events import handle_s3_event
+from handler.services import Services
 
 DYNAMODB_LOCAL_DIR = Path(
     os.environ.get("TINYSCRIBE_DYNAMODB_LOCAL_DIR", REPO_ROOT / ".data" / "dynamodb-local")
@@ -105,3 +112,61 @@ def use_local_aws(dynamodb_port: int | None = None, s3_port: int | None = None) 
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://127.0.0.1:{dynamodb_port}"
     if s3_port is not None:
         os.environ["AWS_ENDPOINT_URL_S3"] = f"http://127.0.0.1:{s3_port}"
+
+
+def start_local_s3(port: int, bucket: str) -> Any:
+    """moto's S3 server over real HTTP on ``port``, with ``bucket`` created (dev extra)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket=bucket)
+    return server
+
+
+class LocalS3Notifier(threading.Thread):
+    """Stands in for S3 event notifications on a development machine: polls the watched
+    prefixes and hands each new object to the S3 handler, as Lambda would."""
+
+    def __init__(self, services: Services, interval_seconds: float = 1.0) -> None:
+        super().__init__(name="local-s3-notifier", daemon=True)
+        self.services = services
+        self.interval_seconds = interval_seconds
+        self.stopped = threading.Event()
+        self._seen: set[tuple[str, str]] = set()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval_seconds):
+            for record in self._new_objects():
+                try:
+                    handle_s3_event(self.services, {"Records": [record]}, None)
+                except Exception:
+                    logger.exception("local S3 event failed", extra={"key": record["s3"]})
+
+    def _new_objects(self) -> list[dict[str, Any]]:
+        settings = self.services.settings
+        s3 = self.services.objects.client
+        records = []
+        for prefix in (settings.input_prefix, settings.uploads_prefix):
+            listing = s3.list_objects_v2(Bucket=settings.bucket, Prefix=prefix)
+            for item in listing.get("Contents", []):
+                identity = (item["Key"], item["ETag"])
+                if identity in self._seen:
+                    continue
+                self._seen.add(identity)
+                records.append(
+                    {
+                        "eventSource": "aws:s3",
+                        "eventName": "ObjectCreated:Put",
+                        "s3": {
+                            "bucket": {"name": settings.bucket},
+                            "object": {
+                                "key": quote_plus(item["Key"], safe="/"),
+                                "size": item["Size"],
+                                "eTag": item["ETag"].strip('"'),
+                            },
+                        },
+                    }
+                )
+        return records
