@@ -45,52 +45,49 @@ class RequestContextMiddleware:
         request_id = request_id_for(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        response_started = False
+        response: dict[str, int] = {}  # the status, once the response has started
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal response_started
             if message["type"] == "http.response.start":
-                response_started = True
+                response["status"] = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 headers["openai-processing-ms"] = str(round(elapsed_ms))
             await send(message)
 
-        declared_length = Headers(scope=scope).get("content-length", "")
-        if declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
-            too_large = PayloadTooLarge(
-                f"The request body is over the {self.max_body_bytes - MULTIPART_OVERHEAD_BYTES}"
-                "-byte limit of synchronous requests. Upload large files through the "
-                "asynchronous jobs API (POST /v1/audio/transcriptions/jobs).",
-                param="file",
-                code="file_too_large",
-            )
-            scope["state"]["error_type"] = too_large.type
-            await error_response(too_large)(scope, receive, send_with_headers)
-            record_request(scope, too_large.status, (time.perf_counter() - started) * 1000)
-            return
-        status = {"code": 500}
-
-        async def send_recording_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send_with_headers(message)
-
         try:
-            await self.app(scope, receive, send_recording_status)
+            declared_length = Headers(scope=scope).get("content-length", "")
+            if declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
+                await self._refuse(self._too_large(), scope, receive, send_with_headers)
+            else:
+                await self.app(scope, receive, send_with_headers)
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
-            scope["state"]["error_type"] = ServerError.type
-            if response_started:
+            if response:
                 raise
             failure = ServerError(
                 "The server had an error while processing your request. Retry it, and "
                 f"quote request id {request_id} if the error persists."
             )
-            await error_response(failure)(scope, receive, send_recording_status)
+            await self._refuse(failure, scope, receive, send_with_headers)
         finally:
-            record_request(scope, status["code"], (time.perf_counter() - started) * 1000)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            record_request(scope, response.get("status", 500), elapsed_ms)
+
+    def _too_large(self) -> PayloadTooLarge:
+        limit = self.max_body_bytes - MULTIPART_OVERHEAD_BYTES
+        return PayloadTooLarge(
+            f"The request body is over the {limit}-byte limit of synchronous requests. Upload "
+            "large files through the asynchronous jobs API (POST /v1/audio/transcriptions/jobs).",
+            param="file",
+            code="file_too_large",
+        )
+
+    @staticmethod
+    async def _refuse(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["state"]["error_type"] = error.type
+        await error_response(error)(scope, receive, send)
 
 
 def record_request(scope: Scope, status: int, latency_ms: float) -> None:
