@@ -106,8 +106,11 @@ class Engine:
             "temperature": temperature_schedule(options.temperature),
         }
         if duration >= self.settings.batched_min_seconds:
+            # With timestamps, tiny.en keeps decoding to the end of each 30 s chunk; without
+            # them (the pipeline's default) it drops whole utterances: WER 0.06 against 0.18
+            # on 7 minutes of real speech, at the same speed (docs/bench).
             segments, _info = self._batched_pipeline().transcribe(
-                samples, batch_size=self.settings.batch_size, **kwargs
+                samples, batch_size=self.settings.batch_size, without_timestamps=False, **kwargs
             )
         else:
             segments, _info = self.model().transcribe(samples, **kwargs)

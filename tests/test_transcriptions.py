@@ -166,3 +166,21 @@ def test_openapi_docs_are_served(client):
 def test_error_bodies_never_leak_internals(client, caller, speech_wav):
     body = json.dumps(post(client, caller, speech_wav, model="nope").json())
     assert "Traceback" not in body and "handler/" not in body
+
+
+def test_long_audio_goes_through_the_batched_pipeline(settings, audio_dir):
+    from handler.audio import decode_audio
+    from handler.engine import Engine
+    from handler.transcript import TranscribeOptions
+    from tests.support.audio import SPEECH_SENTENCES, speak
+
+    text = " ".join(SPEECH_SENTENCES * 2)
+    audio = decode_audio(str(speak(text, audio_dir / "long.wav")), max_seconds=60)
+    engine = Engine(settings.model_copy(update={"batched_min_seconds": 5.0}))
+
+    transcript = engine.transcribe(audio.samples, TranscribeOptions())
+
+    assert engine._batched is not None  # the batched pipeline did the work
+    assert word_error_rate(text, transcript.text) <= 0.25
+    starts = [segment.start for segment in transcript.segments]
+    assert starts == sorted(starts) and transcript.segments[-1].end <= audio.duration + 0.5
