@@ -57,7 +57,7 @@ lint:
 	$(BIN)/ruff format --check handler tests layers events
 
 bench: setup
-	$(PY) -m tests.bench.run
+	$(PY) -m tests.bench.run $(ARGS)
 
 events: venv
 	$(PY) events/generate.py
