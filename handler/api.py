@@ -7,15 +7,45 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 import handler
 from handler.config import get_settings
-from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
+from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 from handler.middleware import RequestContextMiddleware, error_response
 from handler.routes import health, jobs, models, transcriptions, wallet
 from handler.services import Services
+
+
+class ErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None
+    code: str | None
+
+
+class ErrorEnvelope(BaseModel):
+    """OpenAI's error envelope, the body of every error response."""
+
+    error: ErrorBody
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": description}
+    for status, description in {
+        400: "Invalid field or undecodable audio (`param` names the field)",
+        401: "Missing, malformed, unknown or revoked API key",
+        402: "The wallet cannot pay for this audio",
+        404: "Unknown model, endpoint or job",
+        405: "Method not allowed",
+        413: "Upload or audio over the limits",
+        429: "Per-minute request limit reached (see Retry-After)",
+        500: "Unexpected failure (retryable; nothing charged)",
+        503: "Busy or a dependency is down (see Retry-After)",
+    }.items()
+}
 
 
 def create_app(services: Services | None = None) -> FastAPI:
@@ -26,6 +56,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         title="tinyscribe",
         version=handler.__version__,
         summary="OpenAI-compatible speech-to-text (Whisper tiny.en), billed per audio second.",
+        responses=ERROR_RESPONSES,
     )
     app.state.services = services
     for module in (health, models, transcriptions, jobs, wallet):
@@ -54,7 +85,8 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    sources = ("body", "query", "path", "header", "cookie")
+    location = [str(part) for part in first.get("loc", ()) if part not in sources]
     param = location[0] if location else None
     message = first.get("msg", "Invalid request.")
     if param:
@@ -70,6 +102,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         error = NotFound(f"Unknown endpoint: {request.method} {request.url.path}")
     elif exc.status_code == 405:
         error = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
+    elif exc.status_code == 413:
+        error = PayloadTooLarge(str(exc.detail), param="file", code="file_too_large")
     else:
         error = InvalidRequest(str(exc.detail))
     request.state.error_type = error.type

@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.run not in (cmd_serve, cmd_dev):
+        _log_to_stderr()  # stdout carries the command's JSON or transcript
     try:
         return int(args.run(args) or 0)
     except ApiError as exc:
@@ -104,6 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--data", type=Path, default=REPO_ROOT / ".data")
     dev.set_defaults(run=cmd_dev)
     return parser
+
+
+def _log_to_stderr() -> None:
+    import logging
+
+    from handler.observability import logger
+
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
 
 
 def _print(value: Any) -> None:

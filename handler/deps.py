@@ -79,8 +79,9 @@ def limit_rate(request: Request, caller: CallerDep, services: ServicesDep) -> Ap
 LimitedCallerDep = Annotated[ApiKey, Depends(limit_rate)]
 
 
-def require_multipart(request: Request) -> None:
-    """A clear 400 for a body that is not multipart (a missing content-type included)."""
+async def require_one_multipart_file(request: Request) -> None:
+    """A clear 400 for a body that is not multipart (a missing content-type included) or
+    that carries more than one ``file`` part (which would otherwise be billed silently)."""
     content_type = request.headers.get("content-type", "").lower()
     if not content_type.startswith("multipart/form-data"):
         raise InvalidRequest(
@@ -88,6 +89,9 @@ def require_multipart(request: Request) -> None:
             param="file",
             code="invalid_content_type",
         )
+    form = await request.form()  # already parsed by FastAPI: no second read
+    if len(form.getlist("file")) > 1:
+        raise InvalidRequest("Send exactly one 'file' part.", param="file", code="multiple_files")
 
 
-MultipartDep = Annotated[None, Depends(require_multipart)]
+MultipartDep = Annotated[None, Depends(require_one_multipart_file)]

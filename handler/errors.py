@@ -10,6 +10,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def shown(value: str, limit: int = 64) -> str:
+    """``value`` as an error message may quote it: cut short, so a message never echoes a
+    megabyte of client input back."""
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
 class ApiError(Exception):
     """Base error: an HTTP status, an OpenAI error type, and a message safe to show."""
 

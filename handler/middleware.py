@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+from fastapi import HTTPException
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -61,7 +62,7 @@ class RequestContextMiddleware:
             if declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
                 await self._refuse(self._too_large(), scope, receive, send_with_headers)
             else:
-                await self.app(scope, receive, send_with_headers)
+                await self.app(scope, self._limited(receive), send_with_headers)
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request_id})
             if response:
@@ -74,6 +75,22 @@ class RequestContextMiddleware:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             record_request(scope, response.get("status", 500), elapsed_ms)
+
+    def _limited(self, receive: Receive) -> Receive:
+        """``receive`` that stops a body sent without Content-Length (chunked) at the limit."""
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body_bytes:
+                # FastAPI passes an HTTPException raised while reading the form through to the
+                # exception handlers (anything else would become a 400).
+                raise HTTPException(413, detail=self._too_large().message)
+            return message
+
+        return limited_receive
 
     def _too_large(self) -> PayloadTooLarge:
         limit = self.max_body_bytes - MULTIPART_OVERHEAD_BYTES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handler.errors import NotFound
+from handler.errors import NotFound, shown
 
 MODEL_ID = "openai/whisper-tiny-en"
 MODEL_ALIASES = frozenset({MODEL_ID, "whisper-tiny-en", "tiny.en", "whisper-1"})
@@ -15,7 +15,7 @@ def resolve_model(name: str) -> str:
     if name in MODEL_ALIASES:
         return MODEL_ID
     raise NotFound(
-        f"The model '{name}' does not exist. Available: {', '.join(sorted(MODEL_ALIASES))}.",
+        f"The model '{shown(name)}' does not exist. Available: {', '.join(sorted(MODEL_ALIASES))}.",
         param="model",
         code="model_not_found",
     )

@@ -1,6 +1,7 @@
 """The transcription path after authentication, shared by the HTTP route and S3 jobs:
 
-decode -> reserve -> (wait for a slot) transcribe -> render -> settle, or refund on failure.
+decode -> (wait for a free slot) -> reserve -> transcribe -> render -> settle, or refund on
+failure.
 """
 
 from __future__ import annotations
@@ -66,31 +67,31 @@ def transcribe(
     audio = decode_audio(source, max_seconds=max_seconds, too_long_hint=too_long_hint)
     seconds = billable_seconds(audio.duration, settings.billing_increment_seconds)
     cost = cost_micro_usd(seconds, settings.price_micro_usd_per_minute)
-    reservation = None
-    if payer is not None:
-        reservation = services.wallets.reserve(
-            payer.wallet_id,
-            cost=cost,
-            metered=payer.metered,
-            key_id=payer.key_id,
-            request_id=request_id,
-            audio_seconds=seconds,
-        )
-    try:
-        with services.slots.hold():
+    with services.slots.hold():  # a busy server answers 503 before touching the wallet
+        reservation = None
+        if payer is not None:
+            reservation = services.wallets.reserve(
+                payer.wallet_id,
+                cost=cost,
+                metered=payer.metered,
+                key_id=payer.key_id,
+                request_id=request_id,
+                audio_seconds=seconds,
+            )
+        try:
             engine_started = time.perf_counter()
             transcript = _run_engine(services, audio.samples, request.options)
             engine_ms = (time.perf_counter() - engine_started) * 1000
-        rendered = render(
-            transcript, request.response_format, audio.whole_seconds, request.granularities
-        )
-    except BaseException:
-        if reservation is not None:
-            services.wallets.refund(reservation)
-        raise
-    else:
-        if reservation is not None:
-            services.wallets.settle(reservation)
+            rendered = render(
+                transcript, request.response_format, audio.whole_seconds, request.granularities
+            )
+        except BaseException:
+            if reservation is not None:
+                services.wallets.refund(reservation)
+            raise
+        else:
+            if reservation is not None:
+                services.wallets.settle(reservation)
     charged = reservation.amount if reservation else 0
     return Outcome(transcript, rendered, audio.duration, seconds, charged, engine_ms)
 

@@ -8,6 +8,8 @@ from typing import Literal
 ResponseFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
 RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "verbose_json", "text", "srt", "vtt")
 Granularity = Literal["segment", "word"]
+# Whisper reads at most 224 prompt tokens; 4,000 characters is ample and bounds the work.
+MAX_PROMPT_CHARS = 4000
 
 
 @dataclass(frozen=True)

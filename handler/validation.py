@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from handler.errors import InvalidRequest, PayloadTooLarge
+from handler.errors import InvalidRequest, PayloadTooLarge, shown
 from handler.models import resolve_model
 from handler.pipeline import TranscriptionRequest
 from handler.transcript import Granularity, ResponseFormat, TranscribeOptions
@@ -14,7 +14,8 @@ def validate_language(language: str | None) -> None:
     """tiny.en only speaks English."""
     if language not in (None, "", "en"):
         raise InvalidRequest(
-            f"Unsupported language '{language}': this model transcribes English only ('en').",
+            f"Unsupported language '{shown(language)}': this model transcribes English only "
+            "('en').",
             param="language",
             code="unsupported_language",
         )

@@ -17,7 +17,7 @@ from handler.deps import CallerDep, LimitedCallerDep, ServicesDep
 from handler.errors import NotFound
 from handler.services import Services
 from handler.stores.jobs import Job, new_job_id
-from handler.transcript import Granularity, ResponseFormat
+from handler.transcript import MAX_PROMPT_CHARS, Granularity, ResponseFormat
 from handler.validation import check_file_size, transcription_request
 
 router = APIRouter(tags=["jobs"])
@@ -32,7 +32,7 @@ class JobCreate(BaseModel):
     file_name: str = Field(default="audio", min_length=1, max_length=255)
     file_size: int | None = Field(default=None, ge=1, description="Bytes, if known")
     language: str | None = Field(default=None, max_length=16)
-    prompt: str | None = Field(default=None, max_length=4000)
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     response_format: ResponseFormat = "json"
     temperature: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
     timestamp_granularities: list[Granularity] = Field(default_factory=list, max_length=2)

@@ -9,21 +9,12 @@ from fastapi.responses import Response
 
 from handler.deps import LimitedCallerDep, MultipartDep, ServicesDep
 from handler.pipeline import Payer, transcribe
-from handler.transcript import Granularity, ResponseFormat
+from handler.transcript import MAX_PROMPT_CHARS, Granularity, ResponseFormat
 from handler.validation import check_file_size, transcription_request
 
 router = APIRouter(tags=["audio"])
 
 ASYNC_HINT = "Use the asynchronous jobs API (POST /v1/audio/transcriptions/jobs) for long audio."
-ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
-    400: {"description": "Invalid field or undecodable audio"},
-    401: {"description": "Missing, unknown or revoked API key"},
-    402: {"description": "The wallet cannot pay for this audio"},
-    404: {"description": "Unknown model"},
-    413: {"description": "Upload or audio over the synchronous limits"},
-    429: {"description": "Per-minute request limit reached (see Retry-After)"},
-    503: {"description": "Busy or a dependency is down (see Retry-After)"},
-}
 
 
 @router.post(
@@ -38,7 +29,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, str]] = {
                 "text/vtt": {},
             },
         },
-        **ERROR_RESPONSES,
     },
 )
 def create_transcription(
@@ -49,7 +39,9 @@ def create_transcription(
     file: Annotated[UploadFile, File(description="The audio file (any format FFmpeg decodes).")],
     model: Annotated[str, Form(description="openai/whisper-tiny-en, or an alias: whisper-1.")],
     language: Annotated[str | None, Form(description="Only 'en'.")] = None,
-    prompt: Annotated[str | None, Form(description="Text to guide the style.")] = None,
+    prompt: Annotated[
+        str | None, Form(max_length=MAX_PROMPT_CHARS, description="Text to guide the style.")
+    ] = None,
     response_format: Annotated[ResponseFormat, Form()] = "json",
     temperature: Annotated[float, Form(ge=0, le=1, allow_inf_nan=False)] = 0.0,
     timestamp_granularities: Annotated[
