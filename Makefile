@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 layer: $(MODEL_DIR)/.verified ## the model layer: layers/build/opt -> /opt in the image
-$(MODEL_DIR)/.verified: layers/build_layer.py layers/model.lock.json | venv
+$(MODEL_DIR)/.verified: layers/build_layer.py layers/quantize.py layers/model.lock.json | venv
 	$(PY) layers/build_layer.py --out layers/build/opt
 
 dynamodb-local: $(DDB_DIR)/.installed

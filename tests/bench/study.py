@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from handler.config import Settings
+from layers.quantize import quantize_model_dir
 from tests.bench.corpus import BenchFile, Clip
 from tests.bench.metrics import corpus_wer, median
 from tests.bench.processes import Worker
-from tests.bench.quantize import quantize_model_dir
 
 Row = dict[str, Any]
 # (label, batched, batch_size, beam_size) for the long files.
