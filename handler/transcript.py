@@ -7,6 +7,8 @@ from typing import Literal
 
 ResponseFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
 RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "verbose_json", "text", "srt", "vtt")
+TIMED_FORMATS: frozenset[ResponseFormat] = frozenset({"verbose_json", "srt", "vtt"})
+"""Formats that show segment start and end times."""
 Granularity = Literal["segment", "word"]
 # Whisper reads at most 224 prompt tokens; 4,000 characters is ample and bounds the work.
 MAX_PROMPT_CHARS = 4000
@@ -19,6 +21,8 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     temperature: float | None = None
     word_timestamps: bool = False
+    segment_timestamps: bool = True
+    """False when only the text is returned (json, text): long audio may then be batched."""
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from handler.errors import InvalidRequest, PayloadTooLarge, shown
 from handler.models import resolve_model
 from handler.pipeline import TranscriptionRequest
-from handler.transcript import Granularity, ResponseFormat, TranscribeOptions
+from handler.transcript import TIMED_FORMATS, Granularity, ResponseFormat, TranscribeOptions
 
 
 def validate_language(language: str | None) -> None:
@@ -52,6 +52,7 @@ def transcription_request(
             initial_prompt=prompt or None,
             temperature=temperature,
             word_timestamps="word" in chosen,
+            segment_timestamps=response_format in TIMED_FORMATS,
         ),
         response_format=response_format,
         granularities=chosen,

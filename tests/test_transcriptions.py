@@ -168,19 +168,86 @@ def test_error_bodies_never_leak_internals(client, caller, speech_wav):
     assert "Traceback" not in body and "handler/" not in body
 
 
-def test_long_audio_goes_through_the_batched_pipeline(settings, audio_dir):
+@pytest.fixture(scope="module")
+def long_speech(audio_dir: Path) -> tuple[str, object]:
+    """About 20 s of speech (the batched threshold is lowered to 5 s for it)."""
     from handler.audio import decode_audio
-    from handler.engine import Engine
-    from handler.transcript import TranscribeOptions
     from tests.support.audio import SPEECH_SENTENCES, speak
 
     text = " ".join(SPEECH_SENTENCES * 2)
-    audio = decode_audio(str(speak(text, audio_dir / "long.wav")), max_seconds=60)
+    return text, decode_audio(str(speak(text, audio_dir / "long.wav")), max_seconds=60)
+
+
+def test_long_audio_wanted_as_text_goes_through_the_batched_pipeline(settings, long_speech):
+    from handler.engine import Engine
+    from handler.transcript import TranscribeOptions
+
+    text, audio = long_speech
     engine = Engine(settings.model_copy(update={"batched_min_seconds": 5.0}))
 
-    transcript = engine.transcribe(audio.samples, TranscribeOptions())
+    transcript = engine.transcribe(audio.samples, TranscribeOptions(segment_timestamps=False))
 
     assert engine._batched is not None  # the batched pipeline did the work
     assert word_error_rate(text, transcript.text) <= 0.25
     starts = [segment.start for segment in transcript.segments]
     assert starts == sorted(starts) and transcript.segments[-1].end <= audio.duration + 0.5
+
+
+def test_long_audio_wanted_with_timings_keeps_sentence_segments(settings, long_speech):
+    from handler.engine import Engine
+    from handler.transcript import TranscribeOptions
+
+    text, audio = long_speech
+    engine = Engine(settings.model_copy(update={"batched_min_seconds": 5.0}))
+
+    transcript = engine.transcribe(audio.samples, TranscribeOptions(segment_timestamps=True))
+
+    assert engine._batched is None  # sequential: segments end where the model put them
+    assert word_error_rate(text, transcript.text) <= 0.25
+    assert len(transcript.segments) >= 4  # one per sentence or so, not one per 20 s chunk
+    assert all(segment.end - segment.start < 15 for segment in transcript.segments)
+
+
+def test_model_is_loaded_on_a_thread_that_is_gone_afterwards(settings, monkeypatch):
+    """The thread that builds a CTranslate2 model keeps an OpenMP team while it lives, which
+    made every transcription about a third slower; the engine loads on a short-lived one."""
+    import threading
+
+    import faster_whisper
+
+    from handler.engine import Engine
+
+    real_model = faster_whisper.WhisperModel
+    loaders: list[threading.Thread] = []
+
+    def recording_model(*args: object, **kwargs: object) -> object:
+        loaders.append(threading.current_thread())
+        return real_model(*args, **kwargs)
+
+    monkeypatch.setattr(faster_whisper, "WhisperModel", recording_model)
+    engine = Engine(settings)
+    engine.model()
+
+    assert engine.loaded and len(loaders) == 1
+    assert loaders[0] is not threading.current_thread()
+    assert not loaders[0].is_alive()
+
+
+def test_missing_model_answers_503_and_charges_nothing(
+    settings, engine, make_caller, speech_wav, tmp_path
+):
+    from handler.api import create_app
+    from handler.engine import Engine
+    from handler.services import Services
+
+    broken = Engine(settings.model_copy(update={"model_dir": tmp_path / "no-model-here"}))
+    caller = make_caller(credit_micro_usd=1_000_000)
+    with TestClient(create_app(Services.from_settings(settings, broken))) as client:
+        response = post(client, caller, speech_wav)
+        wallet = client.get("/v1/wallet", headers=caller.headers).json()
+
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"]
+    error = response.json()["error"]
+    assert error["code"] == "model_unavailable" and "Traceback" not in error["message"]
+    assert wallet["balance_micro_usd"] == 1_000_000
