@@ -169,10 +169,20 @@ def add_body(event: dict[str, Any], body: bytes | None) -> dict[str, Any]:
     return event
 
 
-def http_api_event(request: Request, index: int, request_id: str) -> dict[str, Any]:
-    """API Gateway HTTP API, payload format 2.0, ``$default`` route and stage."""
+def payload_v2_event(
+    request: Request,
+    index: int,
+    request_id: str,
+    *,
+    domain: str,
+    api_id: str,
+    account_id: str,
+    edge_headers: dict[str, str],
+) -> dict[str, Any]:
+    """Payload format 2.0, shared by HTTP APIs and Function URLs (``$default`` route)."""
     clf, epoch_ms = request_time(index)
-    headers = request.client_headers(HTTP_API_DOMAIN)
+    headers = request.client_headers(domain)
+    headers.update(edge_headers)
     headers.update(
         {
             "x-amzn-trace-id": trace_id(index, epoch_ms),
@@ -188,10 +198,10 @@ def http_api_event(request: Request, index: int, request_id: str) -> dict[str, A
         "rawQueryString": "",
         "headers": dict(sorted(headers.items())),
         "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": HTTP_API_ID,
-            "domainName": HTTP_API_DOMAIN,
-            "domainPrefix": HTTP_API_ID,
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": domain,
+            "domainPrefix": api_id,
             "http": {
                 "method": request.method,
                 "path": request.path,
@@ -207,48 +217,35 @@ def http_api_event(request: Request, index: int, request_id: str) -> dict[str, A
         },
     }
     return add_body(event, request.body)
+
+
+def http_api_event(request: Request, index: int, request_id: str) -> dict[str, Any]:
+    """API Gateway HTTP API, payload format 2.0, ``$default`` route and stage."""
+    return payload_v2_event(
+        request,
+        index,
+        request_id,
+        domain=HTTP_API_DOMAIN,
+        api_id=HTTP_API_ID,
+        account_id=ACCOUNT_ID,
+        edge_headers={},
+    )
 
 
 def function_url_event(request: Request, index: int, request_id: str) -> dict[str, Any]:
     """Lambda Function URL (auth type NONE): payload 2.0 with the URL's own domain."""
-    clf, epoch_ms = request_time(index)
-    headers = request.client_headers(FUNCTION_URL_DOMAIN)
-    headers.update(
-        {
+    return payload_v2_event(
+        request,
+        index,
+        request_id,
+        domain=FUNCTION_URL_DOMAIN,
+        api_id=FUNCTION_URL_ID,
+        account_id="anonymous",
+        edge_headers={
             "x-amzn-tls-cipher-suite": "ECDHE-RSA-AES128-GCM-SHA256",
             "x-amzn-tls-version": "TLSv1.2",
-            "x-amzn-trace-id": trace_id(index, epoch_ms),
-            "x-forwarded-for": SOURCE_IP,
-            "x-forwarded-port": "443",
-            "x-forwarded-proto": "https",
-        }
-    )
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": request.path,
-        "rawQueryString": "",
-        "headers": dict(sorted(headers.items())),
-        "requestContext": {
-            "accountId": "anonymous",
-            "apiId": FUNCTION_URL_ID,
-            "domainName": FUNCTION_URL_DOMAIN,
-            "domainPrefix": FUNCTION_URL_ID,
-            "http": {
-                "method": request.method,
-                "path": request.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": SOURCE_IP,
-                "userAgent": USER_AGENT,
-            },
-            "requestId": request_id,
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": clf,
-            "timeEpoch": epoch_ms,
         },
-    }
-    return add_body(event, request.body)
+    )
 
 
 def rest_api_event(request: Request, index: int, request_id: str) -> dict[str, Any]:

@@ -26,18 +26,20 @@ def cold_engine(path: Path) -> dict[str, Any]:
 
     imported = time.perf_counter()
     from handler.config import Settings
-    from handler.engine import decode_options
+    from handler.engine import decode_options, on_short_lived_thread
     from handler.transcript import TranscribeOptions
 
     settings = Settings()
     settings_seconds = time.perf_counter() - imported
     loading = time.perf_counter()
-    model = WhisperModel(
-        str(settings.model_dir),
-        device="cpu",
-        compute_type=settings.compute_type,
-        cpu_threads=settings.cpu_threads,
-        local_files_only=True,
+    model = on_short_lived_thread(
+        lambda: WhisperModel(
+            str(settings.model_dir),
+            device="cpu",
+            compute_type=settings.compute_type,
+            cpu_threads=settings.cpu_threads,
+            local_files_only=True,
+        )
     )
     loaded = time.perf_counter()
     segments, _ = model.transcribe(str(path), **decode_options(settings, TranscribeOptions()))

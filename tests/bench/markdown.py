@@ -223,6 +223,10 @@ def study_section(results: Row) -> str:
         [r["file"], r["config"], r["seconds"], r["rtf"], r["peak_rss_mb"], r["wer"], r["runs"]]
         for r in study["decoding"]
     ]
+    threads = [
+        [r["file"], r["main_thread_seconds"], r["short_lived_thread_seconds"], r["speedup"]]
+        for r in study.get("load_thread", [])
+    ]
     q = study["int8"]
     int8 = [
         [
@@ -232,7 +236,7 @@ def study_section(results: Row) -> str:
             q["float16_wer"],
         ],
         [
-            "int8 on disk (tests/bench/quantize.py)",
+            "int8 on disk (the layer, layers/quantize.py)",
             q["int8_bytes"] / 1e6,
             q["int8_load_seconds"],
             q["int8_wer"],
@@ -245,6 +249,9 @@ def study_section(results: Row) -> str:
             table(["beam", "clips", "audio s", "s", "x RT", "WER"], beams),
             "Sequential vs BatchedInferencePipeline (with its VAD):",
             table(["file", "config", "s", "x RT", "peak RSS MB", "WER", "runs"], decoding),
+            "Model constructed on the main thread vs on a short-lived thread (warm, median of "
+            "interleaved runs; see `on_short_lived_thread` in handler/engine.py):",
+            table(["file", "main thread s", "short-lived thread s", "speed-up"], threads),
             f"Weights stored int8 vs quantized at load (median of {q['reps']} fresh processes):",
             table(["model.bin", "MB", "load s", "WER (clips, beam 5)"], int8),
         ]

@@ -26,7 +26,7 @@ from tests.bench import report
 from tests.bench.corpus import BenchFile, bench_files, reference_clips
 from tests.bench.metrics import corpus_wer, median
 from tests.bench.processes import PYTHON, LocalStack, Server, Worker, bench_env, local_stack
-from tests.bench.study import beam_study, decoding_study, int8_study
+from tests.bench.study import beam_study, decoding_study, int8_study, load_thread_study
 from tests.bench.worker import PREFIX
 
 Row = dict[str, Any]
@@ -218,15 +218,22 @@ def run_study(files: list[BenchFile], scratch: Path, reps: int) -> Row:
     long_files = [f for f in files if f.name in ("60s", "5min")]
     worker = Worker("engine", 2)
     try:
-        worker.run(path=str(files[0].path), beam_size=5, batched=True, batch_size=4)  # warm VAD
+        worker.run(path=str(files[0].path), beam_size=5, batched=True)  # loads the VAD
         print("  study: beam size", flush=True)
         beams = beam_study(worker, clips, reps=2)
         print("  study: batched vs sequential", flush=True)
         decoding = decoding_study(worker, long_files, {"60s": max(2, reps - 1), "5min": 1})
     finally:
         worker.close()
+    print("  study: model loaded on the main thread vs a short-lived one", flush=True)
+    load_thread = load_thread_study([f for f in files if f.name in ("11s", "60s")])
     print("  study: int8 weights", flush=True)
-    return {"beam": beams, "decoding": decoding, "int8": int8_study(clips, threads=2)}
+    return {
+        "beam": beams,
+        "decoding": decoding,
+        "load_thread": load_thread,
+        "int8": int8_study(clips, threads=2),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
