@@ -22,7 +22,6 @@ from handler.config import get_settings
 from handler.errors import ServerError
 from handler.observability import emit_metrics, logger, tracer
 from handler.reconcile import reconcile
-from handler.s3_events import handle_s3_event, is_s3_event, reset_idempotency
 from handler.services import Services
 
 # Returned as text, not base64, so a REST API without binary media types still works.
@@ -46,6 +45,12 @@ def services() -> Services:
 def http_handler() -> Mangum:
     """The adapter. ``lifespan="off"``: Mangum would run startup/shutdown on every call."""
     return Mangum(create_app(services()), lifespan="off", text_mime_types=TEXT_MIME_TYPES)
+
+
+def is_s3_event(event: dict[str, Any]) -> bool:
+    """S3 notifications (object created under the batch or job prefixes)."""
+    records = event.get("Records")
+    return bool(records) and all(r.get("eventSource") == "aws:s3" for r in records)
 
 
 def is_schedule_event(event: dict[str, Any]) -> bool:
@@ -72,6 +77,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def _dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if is_s3_event(event):
+        # Imported here: Powertools' idempotency and S3 helpers are not needed for HTTP.
+        from handler.s3_events import handle_s3_event
+
         return handle_s3_event(services(), event, context)
     if is_schedule_event(event):
         return reconcile(services())
@@ -113,6 +121,8 @@ def reset() -> None:
     get_settings.cache_clear()
     services.cache_clear()
     http_handler.cache_clear()
+    from handler.s3_events import reset_idempotency
+
     reset_idempotency()
 
 

@@ -57,11 +57,6 @@ class ObjectRef:
     size: int
 
 
-def is_s3_event(event: dict[str, Any]) -> bool:
-    records = event.get("Records")
-    return bool(records) and all(r.get("eventSource") == "aws:s3" for r in records)
-
-
 def handle_s3_event(services: Services, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Process every record of the event, each at most once."""
     config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_SECONDS)

@@ -45,10 +45,12 @@ def header(results: Row) -> str:
             "# tinyscribe benchmark",
             "",
             f"- Date: {meta['date']}; CPU: {meta['cpu']} ({meta['cores']} cores, shared); "
-            f"Python {meta['python']}",
+            f"Python {meta['python']}; measured in {meta.get('measured_with', 'the dev venv')}",
             f"- faster-whisper {meta['faster_whisper']}, ctranslate2 {meta['ctranslate2']}; "
             f"Whisper tiny.en {settings['compute_type']}, beam {settings['beam_size']}, "
-            f"batched (batch {settings['batch_size']}) from {settings['batched_min_seconds']:g} s",
+            f"json/text from {settings['batched_min_seconds']:g} s batched "
+            f"(batch {settings['batch_size']}, {settings.get('batched_chunk_seconds', 30)} s "
+            "chunks, no timestamps), timed formats sequential",
             f"- Speech: {meta['speech']}; files: {files}",
             f"- Whole run: {meta['bench_seconds']:.0f} s. Times are medians; ratios and overheads "
             "are medians of paired runs (service next to engine in the same repetition).",

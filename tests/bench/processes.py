@@ -20,9 +20,15 @@ from handler.devstack import free_port, start_dynamodb_local, use_local_aws, wai
 from tests.bench import procstats
 from tests.bench.worker import PREFIX
 
-PYTHON = sys.executable
+BENCH_PYTHON = "TINYSCRIBE_BENCH_PYTHON"
 GRANT_MICRO_USD = 1_000_000_000  # $1000: never the limit in a benchmark
 BENCH_RPM = 100_000
+
+
+def measuring_python() -> str:
+    """The interpreter of the measured processes: ``$TINYSCRIBE_BENCH_PYTHON`` (``make bench``
+    points it at a venv with only what the Lambda image installs) or this one."""
+    return os.environ.get(BENCH_PYTHON, sys.executable)
 
 
 def bench_env(threads: int | None = None, **extra: str) -> dict[str, str]:
@@ -46,7 +52,7 @@ class Worker:
     def __init__(self, kind: str, threads: int, cpus: str | None = None, **env: str) -> None:
         self.kind, self.threads, self.cpus = kind, threads, cpus
         self.process = subprocess.Popen(
-            pinned([PYTHON, "-m", "tests.bench.worker", kind], cpus),
+            pinned([measuring_python(), "-m", "tests.bench.worker", kind], cpus),
             cwd=REPO_ROOT,
             env=bench_env(threads, **env),
             stdin=subprocess.PIPE,
@@ -88,7 +94,7 @@ class Server:
     def __init__(self, threads: int, secret: str, cpus: str | None = None, **env: str) -> None:
         self.port = free_port()
         self.secret = secret
-        command = [str(Path(PYTHON).parent / "tinyscribe"), "serve", "--port", str(self.port)]
+        command = [measuring_python(), "-m", "handler.cli", "serve", "--port", str(self.port)]
         self.process = subprocess.Popen(
             pinned(command, cpus),
             cwd=REPO_ROOT,

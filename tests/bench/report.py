@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import re
+import sys
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -131,6 +132,16 @@ def _met(text: str, value: float, limit: float) -> bool:
     return value < limit
 
 
+def measured_with() -> str:
+    """Which environment the measured processes ran in."""
+    from tests.bench.processes import measuring_python
+
+    python = measuring_python()
+    if python == sys.executable:
+        return "the development venv (dev tools installed)"
+    return f"{python}: the Lambda image's dependencies only"
+
+
 def assemble(
     *,
     files: list[BenchFile],
@@ -150,6 +161,7 @@ def assemble(
             "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "python": platform.python_version(),
+            "measured_with": measured_with(),
             "faster_whisper": version("faster-whisper"),
             "ctranslate2": version("ctranslate2"),
             "speech": "../shared/speech" if shared_speech_available() else "espeak-ng",
@@ -158,6 +170,7 @@ def assemble(
                 "beam_size": settings.beam_size,
                 "batched_min_seconds": settings.batched_min_seconds,
                 "batch_size": settings.batch_size,
+                "batched_chunk_seconds": settings.batched_chunk_seconds,
                 "compute_type": settings.compute_type,
             },
         },

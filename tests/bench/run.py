@@ -25,7 +25,15 @@ from handler.config import REPO_ROOT, Settings
 from tests.bench import report
 from tests.bench.corpus import BenchFile, bench_files, reference_clips
 from tests.bench.metrics import corpus_wer, median
-from tests.bench.processes import PYTHON, LocalStack, Server, Worker, bench_env, local_stack
+from tests.bench.processes import (
+    BENCH_PYTHON,
+    LocalStack,
+    Server,
+    Worker,
+    bench_env,
+    local_stack,
+    measuring_python,
+)
 from tests.bench.study import beam_study, decoding_study, int8_study, load_thread_study
 from tests.bench.worker import PREFIX
 
@@ -45,6 +53,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--study", action="store_true", help="also run the throughput study (about 5 minutes)"
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "bench")
+    parser.add_argument(
+        "--runtime-python",
+        help="interpreter for the measured processes (make bench: the runtime-only venv)",
+    )
     return parser.parse_args(argv)
 
 
@@ -180,7 +192,7 @@ def cold_starts(bench_file: BenchFile, secret: str, reps: int, env: dict[str, st
         for kind in runs:
             started = time.perf_counter()
             done = subprocess.run(
-                [PYTHON, "-m", "tests.bench.cold", kind, str(bench_file.path), secret],
+                [measuring_python(), "-m", "tests.bench.cold", kind, str(bench_file.path), secret],
                 cwd=REPO_ROOT,
                 env=bench_env(**env),
                 capture_output=True,
@@ -239,6 +251,8 @@ def run_study(files: list[BenchFile], scratch: Path, reps: int) -> Row:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
+    if args.runtime_python:
+        os.environ[BENCH_PYTHON] = args.runtime_python
     env = service_env(args.long_seconds)
     with tempfile.TemporaryDirectory(prefix="tinyscribe-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
