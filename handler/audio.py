@@ -64,7 +64,13 @@ def decode_audio(
         raise InvalidRequest(
             "The file contains no decodable audio.", param="file", code="invalid_audio"
         )
-    samples = np.concatenate(chunks).astype(np.float32) / 32768.0
+    # One int16 copy, then one float32 array scaled in place: a 5-minute file peaks at
+    # 28 MB here instead of 56 MB.
+    pcm = np.concatenate(chunks)
+    chunks.clear()
+    samples = pcm.astype(np.float32)
+    del pcm
+    samples *= 1 / 32768.0
     return DecodedAudio(samples)
 
 

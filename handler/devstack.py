@@ -64,12 +64,18 @@ def dynamodb_local_command(port: int, data_dir: Path | None) -> list[str]:
     ]
 
 
-def start_dynamodb_local(port: int, data_dir: Path | None = None) -> subprocess.Popen[bytes]:
-    """Start DynamoDB Local and wait until it accepts connections."""
+def start_dynamodb_local(
+    port: int, data_dir: Path | None = None, *, niceness: int = 0
+) -> subprocess.Popen[bytes]:
+    """Start DynamoDB Local (at ``niceness``, see ``nice(1)``) and wait until it accepts
+    connections."""
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
+    command = dynamodb_local_command(port, data_dir)
+    if niceness:
+        command = ["nice", "-n", str(niceness), *command]
     process = subprocess.Popen(
-        dynamodb_local_command(port, data_dir),
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

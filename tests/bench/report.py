@@ -44,7 +44,7 @@ def template_memory_mb(template: Path = REPO_ROOT / "template.yaml") -> int:
     if not template.is_file():
         return DEFAULT_MEMORY_MB
     found = re.search(
-        r"^  MemorySize:\s*\n(?:^    \w+:.*\n)*?^    Default:\s*(\d+)",
+        r"^  MemorySize:\s*\n(?:^    (?:\w+:|#).*\n)*?^    Default:\s*(\d+)",
         template.read_text(),
         flags=re.MULTILINE,
     )
@@ -106,16 +106,17 @@ def targets(summary: list[Row], cold: Row, cost: Row) -> list[Row]:
         ("5 min file peak RSS, MB (Lambda process)", long_rows[1]["peak_rss_mb"], "< 700", 700),
         ("5 min file peak RSS, MB (HTTP server)", long_rows[2]["peak_rss_mb"], "< 700", 700),
         (
-            f"$/audio min x86 at {template['memory_mb']} MB (60 s file)",
+            f"$/audio min x86 at the template's {template['memory_mb']} MB (60 s file)",
             template["x86_64"],
             "<= 0.0002",
             TARGET_COST_PER_MINUTE,
         ),
         (
-            f"$/audio min x86 at {recommended['memory_mb']} MB (60 s file)",
-            recommended["x86_64"],
-            "<= 0.0002",
-            TARGET_COST_PER_MINUTE,
+            "template MemorySize, MB: the cheapest with the 60 s file under "
+            f"{SIXTY_SECOND_BUDGET:g} s",
+            template["memory_mb"],
+            f"== {recommended['memory_mb']}",
+            recommended["memory_mb"],
         ),
     ]
     return [
@@ -125,6 +126,8 @@ def targets(summary: list[Row], cold: Row, cost: Row) -> list[Row]:
 
 
 def _met(text: str, value: float, limit: float) -> bool:
+    if text.startswith("=="):
+        return value == limit
     if text.startswith(">="):
         return value >= limit
     if text.startswith("<="):

@@ -252,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     if args.runtime_python:
-        os.environ[BENCH_PYTHON] = args.runtime_python
+        os.environ[BENCH_PYTHON] = str(Path(args.runtime_python).absolute())
     env = service_env(args.long_seconds)
     with tempfile.TemporaryDirectory(prefix="tinyscribe-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
