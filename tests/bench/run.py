@@ -45,7 +45,7 @@ REPS_FACTOR = {"2s": 4, "11s": 2, "60s": 1, "5min": 1}
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=2, help="repetitions of the long files")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of the long files")
     parser.add_argument("--reps-1thread", type=int, default=1, help="repetitions at 1 thread")
     parser.add_argument("--cold-reps", type=int, default=3)
     parser.add_argument("--long-seconds", type=float, default=290.0, help="the '5 min' file")
