@@ -116,10 +116,11 @@ def on_short_lived_thread(factory: Callable[[], T]) -> T:
     """Call ``factory`` on a new thread that ends when it returns; re-raise what it raises.
 
     Models are constructed this way because the thread that loads a CTranslate2 model keeps
-    an idle OpenMP (libgomp) team for as long as it lives. Measured on 2 cores, every later
-    transcription then ran about 35 % slower (most likely because libgomp stops spin-waiting
-    once it manages more threads than there are cores) when that thread stayed alive: the
-    main thread, or a server's worker thread. A thread that ends takes its team with it.
+    an idle OpenMP (libgomp) team for as long as it lives. While that thread stays alive (the
+    main thread, or a server's worker thread), every later transcription took 1.3-1.7x as
+    long on 2 cores (``make bench ARGS=--study``), most likely because libgomp stops
+    spin-waiting once it manages more threads than there are cores. A thread that ends takes
+    its team with it.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-load") as pool:
         return pool.submit(factory).result()
