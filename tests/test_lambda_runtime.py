@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 from handler.config import REPO_ROOT, Settings
@@ -25,13 +26,22 @@ from handler.app import lambda_handler
 response = lambda_handler(event, LambdaContext(memory_limit_in_mb=2048))
 print("RESULT " + json.dumps(response), flush=True)
 """
-# A private mount namespace: the model layer at /opt, everything read-only, a fresh /tmp.
-LAMBDA_FILESYSTEM = (
+# A private mount namespace: the model layer at /opt, everything read-only but /tmp.
+READ_ONLY_BUT_TMP = (
     'mount --bind "$LAYER" /opt && mount -o remount,bind,ro /opt'
     " && mount --bind / / && mount -o remount,bind,ro /"
-    " && mount -t tmpfs tmpfs /tmp"
-    ' && exec "$@"'
 )
+FRESH_TMP = "mount -t tmpfs tmpfs /tmp"
+# A checkout under /tmp (a fresh clone in a temporary directory) would vanish under a fresh
+# tmpfs; there /tmp stays as it is, writable.
+KEEP_TMP = "mount --bind /tmp /tmp && mount -o remount,bind,rw /tmp"
+
+
+def lambda_filesystem() -> str:
+    """The shell commands that set up the namespace, then run ``"$@"``."""
+    checkout_in_tmp = REPO_ROOT.resolve().is_relative_to(Path("/tmp").resolve())
+    tmp = KEEP_TMP if checkout_in_tmp else FRESH_TMP
+    return f'{READ_ONLY_BUT_TMP} && {tmp} && exec "$@"'
 
 
 def lambda_environment(settings: Settings) -> dict[str, str]:
@@ -59,7 +69,7 @@ def lambda_environment(settings: Settings) -> dict[str, str]:
 
 def invoke_cold(settings: Settings, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:  # type: ignore[type-arg]
     result = subprocess.run(
-        ["unshare", "-m", "sh", "-c", LAMBDA_FILESYSTEM, "sh", sys.executable, "-c", INVOKE],
+        ["unshare", "-m", "sh", "-c", lambda_filesystem(), "sh", sys.executable, "-c", INVOKE],
         input=json.dumps(event),
         capture_output=True,
         text=True,
