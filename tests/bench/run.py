@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from handler.config import REPO_ROOT, Settings
-from tests.bench import report
+from tests.bench import markdown, report
 from tests.bench.corpus import BenchFile, bench_files, reference_clips
 from tests.bench.metrics import corpus_wer, median
 from tests.bench.processes import (
@@ -294,6 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         bench_seconds=time.perf_counter() - started,
     )
     report.write(results, args.out)
+    print()
+    print(markdown.targets_section(results))
+    print()
+    print(markdown.warm_section(results))
+    print()
     print(
         f"wrote {args.out}/results.json, RESULTS.md, throughput.png "
         f"in {time.perf_counter() - started:.0f} s"
