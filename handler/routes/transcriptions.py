@@ -42,7 +42,13 @@ def create_transcription(
     prompt: Annotated[
         str | None, Form(max_length=MAX_PROMPT_CHARS, description="Text to guide the style.")
     ] = None,
-    response_format: Annotated[ResponseFormat, Form()] = "json",
+    response_format: Annotated[
+        ResponseFormat,
+        Form(
+            description="json and text decode audio of a minute or more in batches (fastest); "
+            "srt, vtt and verbose_json decode it in order, for sentence-level timings."
+        ),
+    ] = "json",
     temperature: Annotated[float, Form(ge=0, le=1, allow_inf_nan=False)] = 0.0,
     timestamp_granularities: Annotated[
         list[Granularity] | None, Form(alias="timestamp_granularities[]")
