@@ -24,8 +24,9 @@ from handler.observability import emit_metrics, logger, tracer
 from handler.reconcile import reconcile
 from handler.services import Services
 
-# Returned as text, not base64, so a REST API without binary media types still works.
-TEXT_MIME_TYPES = [*DEFAULT_TEXT_MIME_TYPES, "application/x-subrip"]
+# Returned as text, not base64, so a REST API without binary media types still works: the
+# transcripts, and the page's HTML, CSS, JavaScript and SVG icon (handler/routes/page.py).
+TEXT_MIME_TYPES = [*DEFAULT_TEXT_MIME_TYPES, "application/x-subrip", "image/svg+xml"]
 
 
 _cold_start = {"pending": True}
