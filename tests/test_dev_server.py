@@ -59,6 +59,8 @@ def test_dev_server_serves_sync_and_async_transcription(tmp_path: Path, speech_w
             )
             assert sync.status_code == 200, sync.text
             assert word_error_rate(SPEECH_TEXT, sync.json()["text"]) <= 0.25
+            page = http.get("/")  # the page `make run` points the developer to
+            assert page.status_code == 200 and "<title>tinyscribe" in page.text
 
             job = http.post("/v1/audio/transcriptions/jobs", json={"model": "whisper-1"}).json()
             httpx.put(job["upload"]["url"], content=speech_wav.read_bytes()).raise_for_status()
@@ -82,3 +84,4 @@ def test_dev_server_serves_sync_and_async_transcription(tmp_path: Path, speech_w
         process.terminate()
         output, _ = process.communicate(timeout=30)
     assert secret in output  # shown to the developer at start
+    assert f"open http://127.0.0.1:{api}/ in a browser" in output  # the page's URL
