@@ -342,12 +342,35 @@ def test_rejected_key_is_explained(tab: Tab, page_server: Served, speech_wav: Pa
     tab.choose(speech_wav)
     page.click("#transcribe")
     expect(page.locator("#error-title")).to_contain_text("Your API key was not accepted")
+    # The long request ids in the messages wrap inside their panels.
+    assert page.evaluate(PANELS_OVERLAPPING_JS) == []
     assert tab.console.errors(allowed_statuses=(401,)) == []
+
+
+PANELS_OVERLAPPING_JS = """
+() => {
+  const panels = [...document.querySelectorAll(".panel")].filter((p) => p.checkVisibility());
+  const problems = panels.filter((p) => p.scrollWidth > p.clientWidth).map((p) => p.id);
+  for (const a of panels) {
+    for (const b of panels) {
+      const [r, s] = [a.getBoundingClientRect(), b.getBoundingClientRect()];
+      const apart =
+        r.right <= s.left || s.right <= r.left || r.bottom <= s.top || s.bottom <= r.top;
+      if (a !== b && !apart) problems.push(`${a.id} overlaps ${b.id}`);
+    }
+  }
+  return problems;
+}
+"""
 
 
 def test_missing_key_or_audio_is_asked_for_without_a_request(tab: Tab, page_server: Served) -> None:
     page = tab.page
     tab.open(page_server.url + "/")
+    # A first visit: only the form and the hint, nothing half-filled.
+    expect(page.locator("#wallet-empty")).to_be_visible()
+    for hidden in ("#wallet-summary", "#usage", "#busy", "#error", "#result-section"):
+        expect(page.locator(hidden)).to_be_hidden()
     page.click("#transcribe")
     expect(page.locator("#error-title")).to_have_text("Enter your API key first.")
     expect(page.locator("#api-key")).to_be_focused()
@@ -425,6 +448,7 @@ def test_recording_from_the_microphone_goes_up_as_webm_and_is_transcribed(
     tab.enter_key(caller.secret)
     page.click("#record")
     expect(page.locator("#record")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#transcribe")).to_be_disabled()  # until the recording stops
     seconds = float(
         subprocess.run(
             ["soxi", "-D", str(microphone_wav)], check=True, capture_output=True, text=True
@@ -442,6 +466,7 @@ def test_recording_from_the_microphone_goes_up_as_webm_and_is_transcribed(
     )
     page.click("#record")
     expect(page.locator("#record")).to_have_attribute("aria-pressed", "false")
+    expect(page.locator("#transcribe")).to_be_enabled()
     expect(page.locator("#file-name")).to_contain_text(re.compile(r"recording-.*\.webm"))
     page.click("#transcribe")
     upload = page.evaluate(
@@ -493,6 +518,9 @@ def test_key_stays_in_the_tab_unless_remembered(
 
         third.uncheck("#remember-key")  # forgetting removes it from the device
         assert third.evaluate("localStorage.length") == 0
+        third.fill("#api-key", "")  # and a cleared key leaves no balance on screen
+        expect(third.locator("#wallet-summary")).to_be_hidden()
+        assert third.evaluate("sessionStorage.length + localStorage.length") == 0
         assert console.errors() == []
     finally:
         context.close()

@@ -81,7 +81,10 @@ function storeKey() {
   const key = ui.key.value.trim();
   sessionStorage.removeItem(KEY_ITEM);
   localStorage.removeItem(KEY_ITEM);
-  if (!key) return;
+  if (!key) {
+    clearWallet(); // no balance left on screen for a key that is gone
+    return;
+  }
   (ui.remember.checked ? localStorage : sessionStorage).setItem(KEY_ITEM, key);
 }
 
@@ -108,6 +111,13 @@ async function refreshWallet() {
     ui.walletError.hidden = false;
     return null;
   }
+}
+
+function clearWallet() {
+  ui.walletSummary.hidden = true;
+  ui.usage.hidden = true;
+  ui.walletError.hidden = true;
+  ui.walletEmpty.hidden = false;
 }
 
 function showWallet(wallet, entries) {
@@ -192,6 +202,7 @@ async function toggleRecording() {
     const file = await recording.stop();
     ui.record.textContent = "Record";
     ui.record.setAttribute("aria-pressed", "false");
+    ui.transcribe.disabled = false;
     ui.recordStatus.textContent = `Recorded ${formatClock(recording.elapsed())}.`;
     useAudio(file);
     return;
@@ -207,6 +218,7 @@ async function toggleRecording() {
     return;
   }
   state.recording = recording;
+  ui.transcribe.disabled = true; // stop the recording first
   ui.record.textContent = "Stop recording";
   ui.record.setAttribute("aria-pressed", "true");
   ui.recordStatus.textContent = "Recording… 0:00.00";

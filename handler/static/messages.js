@@ -55,13 +55,13 @@ export function describeError(error, { wallet = null } = {}) {
     case 503:
       return {
         title: error.retryAfter !== null
-          ? `The server is busy. Try again in ${formatSeconds(error.retryAfter)}; nothing was charged.`
-          : "The server is busy. Try again shortly; nothing was charged.",
+          ? `The server is busy. Try again in ${formatSeconds(error.retryAfter)}; a failed request is not charged.`
+          : "The server is busy. Try again shortly; a failed request is not charged.",
         detail,
       };
     default:
       if (error.status >= 500) {
-        return { title: "The server failed on this request; nothing was charged. Try again.", detail };
+        return { title: "The server failed on this request (a failed request is not charged). Try again.", detail };
       }
       return { title: `The request failed (HTTP ${error.status}).`, detail };
   }
