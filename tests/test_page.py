@@ -106,7 +106,7 @@ def page_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / "tinyscribe"), "serve", "--port", str(port)],
-            env=dict(os.environ),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # each log line in the file at once
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
@@ -275,7 +275,9 @@ def test_page_transcribes_speech_plays_along_and_downloads_subtitles(
     assert page.evaluate("localStorage.length") == 0
     assert page.evaluate("sessionStorage.getItem('tinyscribe.apiKey')") == caller.secret
     assert not [r.url for r in tab.requests if caller.secret in r.url]
-    assert caller.secret not in page_server.log.read_text(encoding="utf-8", errors="replace")
+    log = page_server.log.read_text(encoding="utf-8", errors="replace")
+    assert f'"path":"{TRANSCRIPTIONS}"' in log, "the server logged the request"
+    assert caller.secret not in log
     assert tab.console.errors() == []
 
     _screenshot(page)
