@@ -111,6 +111,8 @@ class Idempotency:
         """The write storing ``response``, to pass to ``settle`` (nothing without a key)."""
         if self.record is None or self.store is None:
             return ()
+        # From here the key's fate is the settlement's: stored with it, or released by the
+        # refund that follows a failed settlement (or, if that fails too, left to its lock).
         self.finished = True
         return (self.store.completion_item(self.record, stored(response)),)
 
