@@ -14,9 +14,12 @@ from starlette.responses import JSONResponse
 import handler
 from handler.config import get_settings
 from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from handler.idempotency import IdempotentReplay, replay
 from handler.middleware import RequestContextMiddleware, error_response
+from handler.pipeline import missing_wallet
 from handler.routes import health, jobs, models, page, transcriptions, wallet
 from handler.services import Services
+from handler.stores.wallets import WalletNotFound
 
 
 class ErrorBody(BaseModel):
@@ -40,8 +43,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         402: "The wallet cannot pay for this audio",
         404: "Unknown model, endpoint or job",
         405: "Method not allowed",
+        409: "A request with this Idempotency-Key is still running (see Retry-After)",
         413: "Upload or audio over the limits",
-        429: "Per-minute request limit reached (see Retry-After)",
+        422: "The Idempotency-Key was used for a different request",
+        429: "The key's request rate is used up (see Retry-After and retry-after-ms)",
         500: "Unexpected failure (retryable; nothing charged)",
         503: "Busy or a dependency is down (see Retry-After)",
     }.items()
@@ -62,6 +67,8 @@ def create_app(services: Services | None = None) -> FastAPI:
     for module in (health, models, transcriptions, jobs, wallet, page):
         app.include_router(module.router)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(IdempotentReplay, replay)
+    app.add_exception_handler(WalletNotFound, _wallet_not_found)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     if settings.cors_origins:
@@ -80,6 +87,13 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     request.state.error_type = exc.type
     return error_response(exc)
+
+
+async def _wallet_not_found(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, WalletNotFound)
+    return await _api_error(
+        request, missing_wallet(getattr(request.state, "key_id", None), exc.wallet_id)
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,6 +8,8 @@ environment first and the init phase stays short.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 from functools import lru_cache
@@ -19,7 +21,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 import handler
 from handler.api import create_app
 from handler.config import get_settings
-from handler.errors import ServerError
+from handler.errors import ApiError, InvalidRequest, ServerError
 from handler.observability import emit_metrics, logger, tracer
 from handler.reconcile import reconcile
 from handler.services import Services
@@ -89,16 +91,44 @@ def _dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return http_handler()(event, context)  # type: ignore[no-any-return]
     except Exception:
-        # Only what Mangum itself chokes on (say, a body that is not valid base64) gets here:
-        # the app answers its own errors.
+        # Only what Mangum itself chokes on gets here: the app answers its own errors.
+        if not _body_decodes(event):
+            # Mangum decodes a base64 body before the app runs: one that is not base64 is the
+            # client's (or a misconfigured proxy's) fault, not a server error.
+            return _http_error(
+                InvalidRequest(
+                    "The request body is marked base64-encoded but is not valid base64.",
+                    code="invalid_body_encoding",
+                ),
+                event,
+            )
         logger.exception("HTTP event could not be handled")
-        failure = ServerError("The server could not read this request.")
-        return {
-            "statusCode": failure.status,
-            "headers": {"content-type": "application/json"},
-            "body": json.dumps(failure.envelope()),
-            "isBase64Encoded": False,
-        }
+        return _http_error(ServerError("The server could not read this request."), event)
+
+
+def _body_decodes(event: dict[str, Any]) -> bool:
+    """Whether the event's body can be read the way Mangum reads it."""
+    if not event.get("isBase64Encoded"):
+        return True
+    try:
+        base64.b64decode(event.get("body") or b"")
+    except (binascii.Error, ValueError, TypeError):
+        return False
+    return True
+
+
+def _http_error(error: ApiError, event: dict[str, Any]) -> dict[str, Any]:
+    """An HTTP answer in the envelope for an event the app never saw."""
+    headers = {"content-type": "application/json"}
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    if request_id:
+        headers["x-request-id"] = str(request_id)
+    return {
+        "statusCode": error.status,
+        "headers": headers,
+        "body": json.dumps(error.envelope()),
+        "isBase64Encoded": False,
+    }
 
 
 def _report_cold_start(first_event_started: float) -> None:

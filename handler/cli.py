@@ -88,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         "reconcile", help="refund reservations never settled (what the schedule runs)"
     )
     reconcile.add_argument("--grace-seconds", type=int, default=30 * 60)
+    reconcile.add_argument(
+        "--backfill",
+        action="store_true",
+        help="first index reservations made before the upgrade (scans the ledger; run once)",
+    )
     reconcile.set_defaults(run=cmd_wallets_reconcile)
 
     dev_db = commands.add_parser("dev-db", help="run DynamoDB Local in the foreground")
@@ -137,7 +142,7 @@ def cmd_serve(args: argparse.Namespace, services: Services | None = None) -> Non
 
 
 def cmd_transcribe(args: argparse.Namespace) -> None:
-    from handler.pipeline import TranscriptionRequest, transcribe
+    from handler.pipeline import TranscriptionRequest, decode_input, run_engine
     from handler.services import Services
     from handler.transcript import TranscribeOptions
 
@@ -152,16 +157,10 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
         granularities=("segment", "word") if args.format == "verbose_json" else ("segment",),
     )
     with args.file.open("rb") as source:
-        outcome = transcribe(
-            Services.from_settings(settings),
-            source,
-            request,
-            payer=None,
-            request_id="cli",
-            max_seconds=settings.max_job_audio_seconds,
-        )
-    sys.stdout.write(outcome.rendered.body)
-    if not outcome.rendered.body.endswith("\n"):
+        audio = decode_input(source, max_seconds=settings.max_job_audio_seconds)
+    _transcript, rendered, _engine_ms = run_engine(Services.from_settings(settings), audio, request)
+    sys.stdout.write(rendered.body)
+    if not rendered.body.endswith("\n"):
         sys.stdout.write("\n")
 
 
@@ -245,7 +244,9 @@ def cmd_wallets_reconcile(args: argparse.Namespace) -> None:
     from handler.reconcile import reconcile
     from handler.services import Services
 
-    _print(reconcile(Services.from_settings(get_settings()), args.grace_seconds))
+    services = Services.from_settings(get_settings())
+    backfilled = services.wallets.backfill_open_reservations() if args.backfill else 0
+    _print({**reconcile(services, args.grace_seconds), "backfilled": backfilled})
 
 
 def cmd_dev_db(args: argparse.Namespace) -> int:

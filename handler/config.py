@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     rate_limits_table: str = "tinyscribe-rate-limits"
     jobs_table: str = "tinyscribe-jobs"
     idempotency_table: str = "tinyscribe-idempotency"
+    """Powertools' records of the S3 object versions already processed."""
+    idempotency_keys_table: str = "tinyscribe-idempotency-keys"
+    """Responses stored under clients' ``Idempotency-Key`` headers."""
+    idempotency_key_seconds: int = Field(default=24 * 3600, ge=60)
+    """How long a response stays replayable under its Idempotency-Key (Stripe keeps 24 h)."""
+    idempotency_lock_seconds: int = Field(default=120, ge=5)
+    """How long a request holds its Idempotency-Key: duplicates meanwhile get 409. It outlives
+    any request (the API function times out at 29 s, a queued local request at about a
+    minute), so only a process that died gives its key up to a retry, after this long."""
 
     bucket: str = "tinyscribe-local"
     """Bucket for the asynchronous path: batch inputs and outputs, job uploads and results."""

@@ -47,7 +47,8 @@ CallerDep = Annotated[ApiKey, Depends(authenticate)]
 
 
 def rate_limit_headers(state: RateLimitState) -> dict[str, str]:
-    """OpenAI's ``x-ratelimit-*-requests`` headers."""
+    """OpenAI's ``x-ratelimit-*-requests`` headers: the key's requests per minute, what is
+    left in its bucket now, and how long until the bucket is full again."""
     return {
         "x-ratelimit-limit-requests": str(state.limit),
         "x-ratelimit-remaining-requests": str(state.remaining),
@@ -56,21 +57,30 @@ def rate_limit_headers(state: RateLimitState) -> dict[str, str]:
 
 
 def format_duration(seconds: float) -> str:
-    """OpenAI's style for reset times: ``"850ms"`` under a second, else ``"12s"``."""
-    if seconds < 1:
-        return f"{max(0, round(seconds * 1000))}ms"
-    return f"{round(seconds)}s"
+    """OpenAI's (Go's) style for reset times, to the millisecond: ``"850ms"``, ``"1s"``,
+    ``"6.5s"``, ``"1m0s"``."""
+    milliseconds = max(0, round(seconds * 1000))
+    if milliseconds < 1000:
+        return f"{milliseconds}ms" if milliseconds else "0s"
+    minutes, milliseconds = divmod(milliseconds, 60_000)
+    text = f"{milliseconds / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{minutes}m{text}" if minutes else text
 
 
 def limit_rate(request: Request, caller: CallerDep, services: ServicesDep) -> ApiKey:
-    """Count the request against the key's per-minute limit, or 429 with Retry-After."""
+    """Take one request from the key's token bucket (capacity: its requests per minute), or
+    429 with ``Retry-After`` (whole seconds) and ``retry-after-ms``."""
     state = services.rate_limits.hit(caller.key_id, caller.rpm)
     headers = rate_limit_headers(state)
     if not state.allowed:
         raise RateLimited(
             f"Rate limit reached: {caller.rpm} requests per minute for this key. "
             f"Retry in {state.retry_after} s.",
-            headers={**headers, "Retry-After": str(state.retry_after)},
+            headers={
+                **headers,
+                "Retry-After": str(state.retry_after),
+                "retry-after-ms": str(state.retry_after_ms),
+            },
         )
     request.state.rate_limit_headers = headers
     return caller

@@ -131,6 +131,10 @@ def start_local_s3(port: int, bucket: str) -> Any:
     return server
 
 
+# The TranscribeObjectFunction's EventInvokeConfig.MaximumRetryAttempts in template.yaml.
+LAMBDA_RETRY_ATTEMPTS = 2
+
+
 class LocalS3Notifier(threading.Thread):
     """Stands in for S3 event notifications on a development machine: polls the watched
     prefixes and hands each new object to the S3 handler, as Lambda would."""
@@ -145,10 +149,13 @@ class LocalS3Notifier(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(self.interval_seconds):
             for record in self._new_objects():
-                try:
-                    handle_s3_event(self.services, {"Records": [record]}, None)
-                except Exception:
-                    logger.exception("local S3 event failed", extra={"key": record["s3"]})
+                # Like Lambda with an asynchronous event: the delivery, then two retries.
+                for _attempt in range(1 + LAMBDA_RETRY_ATTEMPTS):
+                    try:
+                        handle_s3_event(self.services, {"Records": [record]}, None)
+                        break
+                    except Exception:
+                        logger.exception("local S3 event failed", extra={"key": record["s3"]})
 
     def _new_objects(self) -> list[dict[str, Any]]:
         settings = self.services.settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,9 @@ from handler.config import Settings, get_settings
 from handler.devstack import free_port, start_dynamodb_local, use_local_aws, wait_for_port
 from handler.engine import Engine
 from handler.services import Services
+from handler.stores.dynamo import client as dynamodb_client
 from handler.stores.keys import ApiKey
+from handler.stores.schema import TABLES, table_name
 from handler.stores.tables import create_tables
 from tests.support.audio import SPEECH_SENTENCES, convert, speak
 
@@ -93,23 +96,40 @@ class Caller:
 MakeCaller = Callable[..., Caller]
 
 
+def new_caller(
+    services: Services,
+    credit_micro_usd: int = 1_000_000,
+    plan: str = "payg",
+    rpm: int = 1000,
+    wallet_id: str | None = None,
+) -> Caller:
+    """A wallet (unless ``wallet_id``) and a key on it, in ``services``' tables."""
+    if wallet_id is None:
+        wallet_id = services.wallets.create(grant=credit_micro_usd).wallet_id
+    key, secret = services.keys.create(name="test", wallet_id=wallet_id, plan=plan, rpm=rpm)  # type: ignore[arg-type]
+    return Caller(key, secret)
+
+
 @pytest.fixture(scope="session")
 def make_caller(settings: Settings, engine: Engine) -> MakeCaller:
     """Create a wallet and key: ``make_caller(credit_micro_usd=..., plan=..., rpm=...)``."""
     services = Services.from_settings(settings, engine)
+    return lambda **options: new_caller(services, **options)
 
-    def make(
-        credit_micro_usd: int = 1_000_000,
-        plan: str = "payg",
-        rpm: int = 1000,
-        wallet_id: str | None = None,
-    ) -> Caller:
-        if wallet_id is None:
-            wallet_id = services.wallets.create(grant=credit_micro_usd).wallet_id
-        key, secret = services.keys.create(name="test", wallet_id=wallet_id, plan=plan, rpm=rpm)  # type: ignore[arg-type]
-        return Caller(key, secret)
 
-    return make
+@pytest.fixture
+def own_tables(settings: Settings) -> Iterator[Settings]:
+    """Settings naming fresh tables of this test's own, for tests that read across wallets
+    (reconciliation reads every open reservation) and must not see other tests' data."""
+    suffix = uuid.uuid4().hex[:8]
+    own = settings.model_copy(
+        update={spec.setting: f"{table_name(spec, settings)}-{suffix}" for spec in TABLES}
+    )
+    create_tables(own)
+    yield own
+    dynamodb = dynamodb_client()
+    for spec in TABLES:
+        dynamodb.delete_table(TableName=table_name(spec, own))
 
 
 @pytest.fixture
@@ -127,6 +147,12 @@ def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def speech_wav(audio_dir: Path) -> Path:
     """About 3 s of synthetic speech saying :data:`SPEECH_TEXT`."""
     return speak(SPEECH_TEXT, audio_dir / "speech.wav")
+
+
+@pytest.fixture(scope="session")
+def short_speech_wav(audio_dir: Path) -> Path:
+    """About a second of synthetic speech: for tests that transcribe many times."""
+    return speak("Thank you.", audio_dir / "short-speech.wav")
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Keys, wallets, the ledger and rate limits, against DynamoDB Local and the real model."""
+"""Keys, wallets and the ledger, against DynamoDB Local and the real model (rate limits:
+``test_rate_limits.py``)."""
 
 from __future__ import annotations
 
@@ -177,20 +178,28 @@ def test_keys_of_one_wallet_see_only_their_wallet(client, make_caller: MakeCalle
     assert all(e["wallet_id"] == bob.key.wallet_id for e in bob_usage)
 
 
-# -- rate limits ------------------------------------------------------------------------
-def test_rate_limit_is_429_with_retry_after(client, make_caller: MakeCaller, speech_wav):
-    limited = make_caller(rpm=2)
-    first = transcribe(client, limited.headers, speech_wav)
-    assert first.status_code == 200
-    assert first.headers["x-ratelimit-limit-requests"] == "2"
-    assert first.headers["x-ratelimit-remaining-requests"] == "1"
-    assert first.headers["x-ratelimit-reset-requests"].endswith("s")
-    assert transcribe(client, limited.headers, speech_wav).status_code == 200
-    third = transcribe(client, limited.headers, speech_wav)
-    assert third.status_code == 429
-    assert third.json()["error"]["type"] == "rate_limit_error"
-    assert 1 <= int(third.headers["retry-after"]) <= 60
-    assert third.headers["x-ratelimit-remaining-requests"] == "0"
+# -- misconfiguration ------------------------------------------------------------------
+@pytest.mark.parametrize("plan", ["payg", "unmetered"])
+def test_a_key_whose_wallet_is_missing_is_401_and_logged_for_the_operator(
+    client, services, speech_wav, caplog, plan
+):
+    key, secret = services.keys.create(name="orphan", wallet_id="wal_gone", plan=plan, rpm=100)
+    headers = {"Authorization": f"Bearer {secret}"}
+    responses = [
+        transcribe(client, headers, speech_wav),
+        client.get("/v1/wallet", headers=headers),
+        client.post("/v1/audio/transcriptions/jobs", headers=headers, json={"model": "whisper-1"}),
+    ]
+    for response in responses:
+        assert response.status_code == 401, response.text
+        error = response.json()["error"]
+        assert error["type"] == "authentication_error" and error["code"] == "wallet_not_found"
+        assert "operator" in error["message"]
+    logged = [r for r in caplog.records if "missing wallet" in r.getMessage()]
+    assert len(logged) == len(responses)
+    assert all(r.levelname == "ERROR" for r in logged)
+    assert all((r.key_id, r.wallet_id) == (key.key_id, "wal_gone") for r in logged)  # type: ignore[attr-defined]
+    assert services.wallets.ledger("wal_gone")[0] == []  # nothing recorded for it
 
 
 # -- DynamoDB down ----------------------------------------------------------------------

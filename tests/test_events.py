@@ -30,8 +30,10 @@ from mangum import Mangum
 import handler.app
 from handler.app import UnsupportedEvent
 from handler.config import Settings
+from handler.services import Services
 from handler.stores.keys import SECRET_PATTERN
 from tests.conftest import Caller
+from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
@@ -428,9 +430,22 @@ def test_event_from_an_unwired_source_is_refused(invoke: Invoke) -> None:
         invoke(event)
 
 
-def test_undecodable_base64_body_is_a_500_envelope(invoke: Invoke, caller: Caller) -> None:
+@pytest.mark.parametrize(
+    "body",
+    ["%%% not base64 %%%", "QUJDR", "QUJDRA", "été"],
+    ids=["junk", "truncated", "bad-padding", "non-ascii"],
+)
+def test_undecodable_base64_body_is_a_400_envelope_without_charge(
+    invoke: Invoke, caller: Caller, services: Services, body: str
+) -> None:
+    """A body marked base64 that does not decode is the client's fault: 400, not 500."""
     event = with_key(load_event("http-api-transcribe-json.json"), caller.secret)
-    event["body"] = "%%% not base64 %%%"
+    event["body"] = body
     response = invoke(event)
-    assert response["statusCode"] == 500
-    assert set(json.loads(response["body"])["error"]) == ERROR_FIELDS
+    assert response["statusCode"] == 400, response["body"]
+    error = json.loads(response["body"])["error"]
+    assert set(error) == ERROR_FIELDS
+    assert error["type"] == "invalid_request_error" and error["code"] == "invalid_body_encoding"
+    assert response_headers(response)["x-request-id"] == event["requestContext"]["requestId"]
+    assert services.wallets.get(caller.key.wallet_id).balance == 1_000_000
+    assert_money_invariants(services.wallets, caller.key.wallet_id)

@@ -36,9 +36,10 @@ EXPECTED_TABLES: dict[str, tuple[str, str | None, str | None]] = {
     "KeysTable": ("key_id", None, None),
     "WalletsTable": ("wallet_id", None, None),
     "LedgerTable": ("wallet_id", "entry_id", None),
-    "RateLimitsTable": ("window", None, "expires_at"),
+    "RateLimitsTable": ("key_id", None, "expires_at"),
     "JobsTable": ("job_id", None, "expires_at"),
     "IdempotencyTable": ("id", None, "expiration"),
+    "IdempotencyKeysTable": ("id", None, "expires_at"),
 }
 
 READ = {"dynamodb:GetItem", "dynamodb:Query"}
@@ -94,12 +95,20 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+INDEX_ARN = re.compile(r"^\$\{(\w+)\.Arn\}/index/([\w.-]+)$")
+
+
 def table_of(arn: Any) -> str | None:
-    """Logical id of a table referenced as ``!GetAtt Table.Arn``; None for anything else."""
+    """Logical id of a table referenced as ``!GetAtt Table.Arn`` (or ``Table/index/name`` for
+    ``!Sub "${Table.Arn}/index/name"``); None for anything else."""
     if isinstance(arn, dict) and "Fn::GetAtt" in arn:
         target, attribute = arn["Fn::GetAtt"]
         if attribute == "Arn" and resource(target)["Type"] == "AWS::DynamoDB::Table":
-            return target
+            return str(target)
+    if isinstance(arn, dict) and isinstance(arn.get("Fn::Sub"), str):
+        match = INDEX_ARN.match(arn["Fn::Sub"])
+        if match and resource(match[1])["Type"] == "AWS::DynamoDB::Table":
+            return f"{match[1]}/index/{match[2]}"
     return None
 
 
@@ -172,12 +181,25 @@ def setting_name(variable: str) -> str:
     return variable.removeprefix("TINYSCRIBE_").lower()
 
 
+def indexes(logical_id: str) -> dict[str, tuple[str, str | None, tuple[str, ...]]]:
+    """Global secondary indexes: name -> (partition key, sort key, projected attributes)."""
+    found = {}
+    for index in resource(logical_id)["Properties"].get("GlobalSecondaryIndexes", []):
+        keys = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
+        projection = index["Projection"]
+        assert projection["ProjectionType"] in ("INCLUDE", "KEYS_ONLY"), "project only what is read"
+        attributes = tuple(projection.get("NonKeyAttributes", ()))
+        found[index["IndexName"]] = (keys["HASH"], keys.get("RANGE"), attributes)
+    return found
+
+
 def key_schema(logical_id: str) -> tuple[str, str | None, str | None]:
     """(partition key, sort key, TTL attribute) of a table, checking every key is a string."""
     props = resource(logical_id)["Properties"]
     types = {d["AttributeName"]: d["AttributeType"] for d in props["AttributeDefinitions"]}
     keys = {k["KeyType"]: k["AttributeName"] for k in props["KeySchema"]}
-    assert set(types) == set(keys.values()), f"{logical_id}: attribute definitions != keys"
+    index_keys = {key for p, s, _ in indexes(logical_id).values() for key in (p, s) if key}
+    assert set(types) == set(keys.values()) | index_keys, f"{logical_id}: definitions != keys"
     assert set(types.values()) == {"S"}, f"{logical_id}: key types {types}"
     ttl = props.get("TimeToLiveSpecification")
     if ttl is not None:
@@ -202,10 +224,28 @@ def test_cfn_lint_reports_nothing() -> None:
 # ------------------------------------------------------------------------------ IAM
 def test_api_function_touches_only_its_tables_and_prefixes() -> None:
     tables, prefixes = access(API)
-    assert set(tables) == {*MONEY_TABLES, "RateLimitsTable", "JobsTable"}
-    assert "IdempotencyTable" not in tables
-    for table, actions in tables.items():
-        assert actions <= READ | WRITE, f"{API} on {table}: {actions - READ - WRITE}"
+    # Exactly the calls the request path makes (transactions need each item's action).
+    assert tables == {
+        "KeysTable": {"dynamodb:GetItem"},
+        "RateLimitsTable": {"dynamodb:UpdateItem"},
+        "WalletsTable": {
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:ConditionCheckItem",
+        },
+        "LedgerTable": {
+            "dynamodb:GetItem",
+            "dynamodb:Query",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        },
+        "JobsTable": {"dynamodb:GetItem", "dynamodb:PutItem"},
+        "IdempotencyKeysTable": {
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+    }
     # It signs PUT URLs for job uploads and GET URLs for job results, and checks whether an
     # upload or a result exists (HEAD needs GetObject; ListBucket makes a miss a 404).
     assert prefixes == {
@@ -216,13 +256,18 @@ def test_api_function_touches_only_its_tables_and_prefixes() -> None:
 
 def test_s3_function_touches_only_its_tables_and_prefixes() -> None:
     tables, prefixes = access(S3_FUNCTION)
-    assert set(tables) == {*MONEY_TABLES, "JobsTable", "IdempotencyTable"}
-    assert "RateLimitsTable" not in tables
-    assert tables["KeysTable"] <= READ, "the S3 path only reads keys"
-    for table in ("WalletsTable", "LedgerTable", "JobsTable"):
-        assert tables[table] <= READ | WRITE, f"{S3_FUNCTION} on {table}: {tables[table]}"
-    # Powertools deletes the record when the wrapped call fails, so a retry runs again.
-    assert tables["IdempotencyTable"] <= READ | WRITE | {"dynamodb:DeleteItem"}
+    assert tables == {
+        "WalletsTable": {"dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"},
+        "LedgerTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "JobsTable": {"dynamodb:UpdateItem"},
+        # Powertools deletes the record when the wrapped call fails, so a retry runs again.
+        "IdempotencyTable": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+        },
+    }
     assert prefixes == {
         "input/": {"s3:GetObject"},
         "uploads/": {"s3:GetObject"},
@@ -232,7 +277,7 @@ def test_s3_function_touches_only_its_tables_and_prefixes() -> None:
 
 
 def test_nobody_may_delete_money() -> None:
-    for function in (API, S3_FUNCTION):
+    for function in (API, S3_FUNCTION, RECONCILE):
         tables, _ = access(function)
         for table in MONEY_TABLES:
             deletes = {a for a in tables.get(table, set()) if "Delete" in a or "*" in a}
@@ -299,12 +344,17 @@ def test_table_key_schemas_match_the_contract() -> None:
 
 
 def test_table_key_schemas_match_the_stores() -> None:
-    """handler.stores.schema (what `tinyscribe init` creates locally) and AWS agree."""
+    """handler.stores.schema (what `tinyscribe init` creates locally) and AWS agree, indexes
+    included."""
     variables = tinyscribe_variables()
     for spec in TABLES:
         logical_id = variables[f"TINYSCRIBE_{spec.setting.upper()}"]["Ref"]
         expected = (spec.partition_key, spec.sort_key, spec.ttl_attribute)
         assert key_schema(logical_id) == expected, spec
+        assert indexes(logical_id) == {
+            index.name: (index.partition_key, index.sort_key, index.attributes)
+            for index in spec.indexes
+        }, spec
 
 
 @pytest.mark.parametrize("logical_id", MONEY_TABLES)
@@ -318,17 +368,16 @@ def test_money_tables_are_retained_and_recoverable(logical_id: str) -> None:
     assert "TableName" not in props, "fixed names block replacement and second stacks"
 
 
-def test_reconcile_function_touches_only_wallets_and_ledger() -> None:
+def test_reconcile_function_reads_open_reservations_through_the_index_only() -> None:
     tables, prefixes = access(RECONCILE)
     assert tables == {
-        "WalletsTable": {
-            "dynamodb:Scan",
-            "dynamodb:Query",
-            "dynamodb:PutItem",
-            "dynamodb:UpdateItem",
-        },
-        "LedgerTable": {"dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "LedgerTable/index/open-reservations": {"dynamodb:Query"},
+        "LedgerTable": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+        "WalletsTable": {"dynamodb:UpdateItem"},
+        "JobsTable": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+        "IdempotencyKeysTable": {"dynamodb:GetItem", "dynamodb:DeleteItem"},
     }
+    assert not any("Scan" in action for actions in tables.values() for action in actions)
     assert prefixes == {}
     (schedule,) = resource(RECONCILE)["Properties"]["Events"].values()
     assert schedule["Type"] == "Schedule"

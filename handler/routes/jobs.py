@@ -10,11 +10,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from handler.deps import CallerDep, LimitedCallerDep, ServicesDep
 from handler.errors import NotFound
+from handler.idempotency import IdempotencyDep
 from handler.services import Services
 from handler.stores.jobs import Job, new_job_id
 from handler.transcript import MAX_PROMPT_CHARS, Granularity, ResponseFormat
@@ -39,8 +41,15 @@ class JobCreate(BaseModel):
 
 
 @router.post("/v1/audio/transcriptions/jobs", status_code=201)
-def create_job(body: JobCreate, caller: LimitedCallerDep, services: ServicesDep) -> dict[str, Any]:
-    """Create a job and return where to PUT the audio."""
+def create_job(
+    request: Request,
+    body: JobCreate,
+    caller: LimitedCallerDep,
+    idempotency: IdempotencyDep,
+    services: ServicesDep,
+) -> Response:
+    """Create a job and return where to PUT the audio (with ``Idempotency-Key``, a retry
+    returns the same job)."""
     request_fields = {
         "model": body.model,
         "language": body.language,
@@ -56,6 +65,7 @@ def create_job(body: JobCreate, caller: LimitedCallerDep, services: ServicesDep)
         param="file_size",
         path="asynchronous jobs",
     )
+    services.wallets.get(caller.wallet_id)  # a key without wallet: 401 now, not after upload
     job_id = new_job_id()
     job = services.jobs.create(
         Job(
@@ -70,7 +80,7 @@ def create_job(body: JobCreate, caller: LimitedCallerDep, services: ServicesDep)
     )
     seconds = services.settings.presign_seconds
     expires_at = datetime.now(UTC) + timedelta(seconds=seconds)
-    return {
+    view = {
         **_job_view(job, services),
         "upload": {
             "url": services.objects.presign_put(job.upload_key, seconds),
@@ -78,6 +88,7 @@ def create_job(body: JobCreate, caller: LimitedCallerDep, services: ServicesDep)
             "expires_at": expires_at.isoformat(timespec="seconds"),
         },
     }
+    return idempotency.respond(view, status_code=201, headers=request.state.rate_limit_headers)
 
 
 @router.get("/v1/audio/transcriptions/jobs/{job_id}")

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
+from handler import pipeline
 from handler.deps import LimitedCallerDep, MultipartDep, ServicesDep
-from handler.pipeline import Payer, transcribe
+from handler.idempotency import IdempotencyDep
 from handler.transcript import MAX_PROMPT_CHARS, Granularity, ResponseFormat
 from handler.validation import check_file_size, transcription_request
 
@@ -35,6 +36,7 @@ def create_transcription(
     request: Request,
     caller: LimitedCallerDep,
     _multipart: MultipartDep,
+    idempotency: IdempotencyDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="The audio file (any format FFmpeg decodes).")],
     model: Annotated[str, Form(description="openai/whisper-tiny-en, or an alias: whisper-1.")],
@@ -57,7 +59,10 @@ def create_transcription(
         list[Granularity] | None, Form(alias="timestamp_granularities")
     ] = None,
 ) -> Response:
-    """Transcribe an uploaded file, charging the caller's wallet per second of audio."""
+    """Transcribe an uploaded file, charging the caller's wallet per second of audio.
+
+    Send an ``Idempotency-Key`` header to make retries safe: the first response is stored
+    and replayed for 24 hours, charged once."""
     transcription = transcription_request(
         model=model,
         language=language,
@@ -73,21 +78,26 @@ def create_transcription(
         path="synchronous requests",
         hint=ASYNC_HINT,
     )
-    outcome = transcribe(
+    with pipeline.transcription(
         services,
         file.file,
         transcription,
-        payer=Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg"),
-        request_id=request.state.request_id,
+        payer=pipeline.Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg"),
+        unit=idempotency.unit(),
         max_seconds=services.settings.max_sync_audio_seconds,
         too_long_hint=ASYNC_HINT,
-    )
-    request.state.audio_seconds = round(outcome.duration, 3)
-    request.state.billed_micro_usd = outcome.cost
-    request.state.engine_ms = round(outcome.engine_ms, 1)
-    headers = {
-        **request.state.rate_limit_headers,
-        "x-tinyscribe-billed-seconds": str(outcome.billed_seconds),
-        "x-tinyscribe-cost-micro-usd": str(outcome.cost),
-    }
-    return Response(outcome.rendered.body, media_type=outcome.rendered.media_type, headers=headers)
+    ) as run:
+        outcome = run.outcome
+        request.state.audio_seconds = round(outcome.duration, 3)
+        request.state.billed_micro_usd = outcome.cost
+        request.state.engine_ms = round(outcome.engine_ms, 1)
+        headers = {
+            **request.state.rate_limit_headers,
+            "x-tinyscribe-billed-seconds": str(outcome.billed_seconds),
+            "x-tinyscribe-cost-micro-usd": str(outcome.cost),
+        }
+        response = Response(
+            outcome.rendered.body, media_type=outcome.rendered.media_type, headers=headers
+        )
+        run.settle(*idempotency.completion(response))  # charged once the response exists
+    return response

@@ -43,6 +43,11 @@ UNAVAILABLE_CODES = frozenset(
 )
 RETRY_AFTER_SECONDS = "2"
 
+TransactItem = dict[str, Any]
+"""One element of ``TransactWriteItems`` (``{"Put" | "Update" | "Delete" | "ConditionCheck":
+...}``). Only the stores build them; other code passes them along so that a change of state
+in one table is written in the same transaction as a movement of money."""
+
 _deserializer = TypeDeserializer()
 
 
@@ -59,6 +64,25 @@ def plain_item(typed: dict[str, Any]) -> dict[str, Any]:
 
 def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
+    """Why a transaction was cancelled: one ``{"Code", "Item"?}`` per item, in order."""
+    return list(exc.response.get("CancellationReasons", []))
+
+
+def failed_condition(reason: dict[str, Any]) -> bool:
+    """Whether this item of a cancelled transaction failed its condition."""
+    return reason.get("Code") == "ConditionalCheckFailed"
+
+
+def old_item(failure: ClientError | dict[str, Any]) -> dict[str, Any] | None:
+    """The item as it was when a condition failed (``ReturnValuesOnConditionCheckFailure``),
+    from a failed single write or from one reason of a cancelled transaction; ``None`` when
+    the item did not exist. Both arrive typed (``{"N": "5"}``), even from the resource client."""
+    source = failure.response if isinstance(failure, ClientError) else failure
+    item = source.get("Item")
+    return plain_item(item) if item else None
 
 
 @contextmanager

@@ -1,4 +1,9 @@
-"""Asynchronous transcription jobs: created by the API, run by the S3 upload event."""
+"""Asynchronous transcription jobs: created by the API, run by the S3 upload event.
+
+A job is one unit of work: it is charged once, whatever the retries. Its end is written in
+the same transaction as its money (``complete_item`` with the settlement, ``fail_item`` with
+the refund), so a job never reads completed with its charge refunded, or failed and charged.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from handler.stores.dynamo import client, unavailable_on_outage
+from handler.stores.dynamo import TransactItem, client, unavailable_on_outage
 from handler.stores.keys import now_iso
 
 JobStatus = Literal["awaiting_upload", "queued", "processing", "completed", "failed"]
@@ -29,6 +34,8 @@ class Job:
     status: JobStatus = "awaiting_upload"
     created_at: str = field(default_factory=now_iso)
     updated_at: str | None = None
+    started_at: str | None = None
+    """When the first attempt to run it began (kept by later attempts: the unit's start)."""
     result_key: str | None = None
     media_type: str | None = None
     error: dict[str, Any] | None = None
@@ -68,56 +75,69 @@ class JobStore:
     def start(self, job_id: str) -> Job | None:
         """Move the job to ``processing``; ``None`` if it is unknown or already finished.
 
-        A job left ``processing`` by a crashed attempt may start again: the idempotency guard
-        around the S3 handler keeps two attempts from running at once.
+        A job left ``processing`` by an attempt that failed on the way (and is retried) starts
+        again, keeping its ``started_at``: the idempotency guard around the S3 handler keeps
+        two attempts from running at once, and the reservation derived from the job keeps
+        them from charging twice.
         """
-        try:
-            return self._update(
-                job_id,
-                {"status": "processing"},
-                condition="#status IN (:awaiting, :queued, :processing)",
-                values={
-                    ":awaiting": "awaiting_upload",
-                    ":queued": "queued",
-                    ":processing": "processing",
-                },
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            return None
-
-    def complete(self, job: Job, **results: Any) -> Job:
-        """Record the result (``result_key``, ``media_type``, ``duration``, ``cost``...)."""
-        return self._update(job.job_id, {"status": "completed", "error": None, **results})
-
-    def fail(self, job: Job, error: dict[str, Any]) -> Job:
-        """Record a failure; ``error`` is the OpenAI envelope's inner object."""
-        return self._update(job.job_id, {"status": "failed", "error": error})
-
-    def _update(
-        self,
-        job_id: str,
-        changes: dict[str, Any],
-        *,
-        condition: str = "attribute_exists(job_id)",
-        values: dict[str, Any] | None = None,
-    ) -> Job:
-        changes = {**changes, "updated_at": now_iso()}
-        names = {f"#{name}": name for name in changes} | {"#status": "status"}
-        assignments = ", ".join(f"#{name} = :{name}" for name in changes)
+        now = now_iso()
         with unavailable_on_outage():
-            result = self.client.update_item(
-                TableName=self.table,
-                Key={"job_id": job_id},
-                UpdateExpression=f"SET {assignments}",
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={
-                    **{f":{name}": _storable(value) for name, value in changes.items()},
-                    **(values or {}),
-                },
-                ReturnValues="ALL_NEW",
-            )
+            try:
+                result = self.client.update_item(
+                    TableName=self.table,
+                    Key={"job_id": job_id},
+                    UpdateExpression="SET #status = :processing, updated_at = :now, "
+                    "started_at = if_not_exists(started_at, :now)",
+                    ConditionExpression="#status IN (:awaiting, :queued, :processing)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={
+                        ":now": now,
+                        ":awaiting": "awaiting_upload",
+                        ":queued": "queued",
+                        ":processing": "processing",
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return None
         return _job(result["Attributes"])
+
+    def complete_item(self, job: Job, **results: Any) -> TransactItem:
+        """The write that records the result (``result_key``, ``media_type``, ``duration``,
+        ``cost``...), valid only while the job is ``processing``: put it in the transaction
+        that settles the job's charge."""
+        return self._transition(job.job_id, {"status": "completed", "error": None, **results})
+
+    def fail_item(self, job: Job, error: dict[str, Any]) -> TransactItem:
+        """The write that records a failure (``error``: the OpenAI envelope's inner object),
+        valid only while the job is ``processing``: put it in the transaction that refunds."""
+        return self._transition(job.job_id, {"status": "failed", "error": error})
+
+    def fail(self, job: Job, error: dict[str, Any]) -> bool:
+        """Record a failure when no money moves; False if the job was no longer running."""
+        update = self._transition(job.job_id, {"status": "failed", "error": error})["Update"]
+        with unavailable_on_outage():
+            try:
+                self.client.update_item(**update)
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return False
+        return True
+
+    def _transition(self, job_id: str, changes: dict[str, Any]) -> TransactItem:
+        changes = {**changes, "updated_at": now_iso()}
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"job_id": job_id},
+                "UpdateExpression": "SET " + ", ".join(f"#{name} = :{name}" for name in changes),
+                "ConditionExpression": "#status = :from_status",
+                "ExpressionAttributeNames": {f"#{name}": name for name in changes},
+                "ExpressionAttributeValues": {
+                    **{f":{name}": _storable(value) for name, value in changes.items()},
+                    ":from_status": "processing",
+                },
+            }
+        }
 
 
 def _storable(value: Any) -> Any:
