@@ -30,6 +30,7 @@ from mangum import Mangum
 import handler.app
 from handler.app import UnsupportedEvent
 from handler.config import Settings
+from handler.models import MODEL_IDS
 from handler.stores.keys import SECRET_PATTERN
 from tests.conftest import Caller
 from tests.support.text import word_error_rate
@@ -322,7 +323,7 @@ def check_content(expected: Expected, body: bytes) -> None:
     elif expected.kind == "models":
         listing = json.loads(body)
         assert listing["object"] == "list"
-        assert [m["id"] for m in listing["data"]] == ["openai/whisper-tiny-en"]
+        assert [m["id"] for m in listing["data"]] == list(MODEL_IDS)
     elif expected.kind == "json":
         result = json.loads(body)
         assert result["language"] == "en"
