@@ -15,7 +15,7 @@ import handler
 from handler.config import get_settings
 from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 from handler.middleware import RequestContextMiddleware, error_response
-from handler.routes import health, jobs, models, transcriptions, wallet
+from handler.routes import health, jobs, models, transcriptions, translations, wallet
 from handler.services import Services
 
 
@@ -59,7 +59,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.services = services
-    for module in (health, models, transcriptions, jobs, wallet):
+    for module in (health, models, transcriptions, translations, jobs, wallet):
         app.include_router(module.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

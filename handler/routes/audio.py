@@ -1,0 +1,124 @@
+"""What the two multipart audio routes (transcriptions, translations) share.
+
+Both go the same way: form fields -> a validated :class:`TranscriptionRequest` (each route's
+own fields, :mod:`handler.validation`) -> :func:`serve` (size check, the pipeline, the body for
+the route's task, the response). :func:`serve` is the one place to wrap both routes with
+anything that concerns a whole request, such as an ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from typing import Literal
+
+from fastapi import Request, UploadFile
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from handler.deps import MultipartDep
+from handler.formats import render_translation
+from handler.pipeline import Payer, TranscriptionRequest, transcribe
+from handler.services import Services
+from handler.stores.keys import ApiKey
+from handler.validation import (
+    check_file_size,
+    field_name,
+    refuse_unknown_fields,
+    refuse_unsupported_fields,
+)
+
+Task = Literal["transcribe", "translate"]
+"""Whisper's name for what a route asks: the transcript, or its English translation."""
+
+ASYNC_HINT = "Use the asynchronous jobs API (POST /v1/audio/transcriptions/jobs) for long audio."
+
+RESPONSES = {
+    200: {
+        "description": "The text in the requested format",
+        "content": {
+            "application/json": {},
+            "text/plain": {},
+            "application/x-subrip": {},
+            "text/vtt": {},
+        },
+    },
+}
+"""OpenAPI: the media types of the five response formats."""
+
+
+@dataclass(frozen=True)
+class FormFields:
+    """The multipart form as sent, for what FastAPI's ``Form`` parameters cannot read: an
+    object spread over bracketed sub-keys (``chunking_strategy[type]``)."""
+
+    form: FormData
+
+    @property
+    def names(self) -> set[str]:
+        """The spec fields present (``include[]`` counts as ``include``)."""
+        return {field_name(key) for key in self.form}
+
+    def nested(self, name: str) -> dict[str, str]:
+        """``{"type": "server_vad", ...}`` from ``name[type]=server_vad`` and its siblings."""
+        prefix = f"{name}["
+        return {
+            key[len(prefix) : -1]: value
+            for key, value in self.form.multi_items()
+            if key.startswith(prefix) and key.endswith("]") and isinstance(value, str)
+        }
+
+
+def form_fields(known: Collection[str]) -> Callable[..., Awaitable[FormFields]]:
+    """A dependency that refuses, before anything runs, a body that is not one multipart
+    upload (:data:`MultipartDep`), a field that is in no spec for the route (``known``), and a
+    field of the spec this model cannot honour."""
+
+    async def dependency(request: Request, _multipart: MultipartDep) -> FormFields:
+        fields = FormFields(await request.form())  # parsed once by FastAPI: no second read
+        refuse_unknown_fields(fields.form.keys(), known)
+        refuse_unsupported_fields(fields.names)
+        return fields
+
+    return dependency
+
+
+def serve(
+    request: Request,
+    caller: ApiKey,
+    services: Services,
+    file: UploadFile,
+    transcription: TranscriptionRequest,
+    task: Task,
+) -> Response:
+    """Answer a validated audio request: 413 for an oversize file, then the pipeline (decode,
+    reserve, transcribe, settle; refund on failure) charging ``caller``'s wallet per second of
+    audio, then the body ``task`` calls for, with the rate-limit and billing headers."""
+    check_file_size(
+        file.size,
+        services.settings.max_upload_bytes,
+        param="file",
+        path="synchronous requests",
+        hint=ASYNC_HINT,
+    )
+    outcome = transcribe(
+        services,
+        file.file,
+        transcription,
+        payer=Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg"),
+        request_id=request.state.request_id,
+        max_seconds=services.settings.max_sync_audio_seconds,
+        too_long_hint=ASYNC_HINT,
+    )
+    rendered = outcome.rendered
+    if task == "translate":
+        rendered = render_translation(outcome.transcript, transcription.response_format)
+    request.state.audio_seconds = round(outcome.duration, 3)
+    request.state.billed_micro_usd = outcome.cost
+    request.state.engine_ms = round(outcome.engine_ms, 1)
+    headers = {
+        **request.state.rate_limit_headers,
+        "x-tinyscribe-billed-seconds": str(outcome.billed_seconds),
+        "x-tinyscribe-cost-micro-usd": str(outcome.cost),
+    }
+    return Response(rendered.body, media_type=rendered.media_type, headers=headers)
