@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 import handler
+from handler import cors
 from handler.config import get_settings
 from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 from handler.middleware import RequestContextMiddleware, error_response
@@ -64,15 +65,18 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(RequestContextMiddleware, max_upload_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
+        # Outermost (added last), so that the answers RequestContextMiddleware gives itself
+        # (413 before reading a body, 500) carry the CORS headers too: a page can read them.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["x-request-id", "openai-processing-ms", "Retry-After"],
+            allow_methods=list(cors.ALLOW_METHODS),
+            allow_headers=list(cors.ALLOW_HEADERS),
+            expose_headers=list(cors.EXPOSE_HEADERS),
+            max_age=cors.MAX_AGE_SECONDS,
         )
-    app.add_middleware(RequestContextMiddleware, max_upload_bytes=settings.max_upload_bytes)
     return app
 
 
