@@ -40,6 +40,9 @@ TRANSCRIPTION_FIELDS = frozenset(
 """``CreateTranscriptionRequest``'s properties in OpenAI's OpenAPI spec."""
 TRANSLATION_FIELDS = frozenset({"file", "model", "prompt", "response_format", "temperature"})
 """``CreateTranslationRequest``'s properties in OpenAI's OpenAPI spec."""
+REQUIRED_FIELDS = ("file", "model")
+"""Required by both specs. A request missing one is told so first: audio sent under another
+name (``audio``) gets "file is required", not "unknown parameter 'audio'"."""
 
 REFUSED_FIELDS: Mapping[str, str] = {
     "include": "per-token log-probabilities ('logprobs') are not exposed by this server's "
