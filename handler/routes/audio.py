@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import Request, UploadFile
 from fastapi.responses import Response
@@ -34,7 +34,7 @@ Task = Literal["transcribe", "translate"]
 
 ASYNC_HINT = "Use the asynchronous jobs API (POST /v1/audio/transcriptions/jobs) for long audio."
 
-RESPONSES = {
+RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The text in the requested format",
         "content": {
