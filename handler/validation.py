@@ -8,6 +8,7 @@ Every field OpenAI's spec defines for an endpoint is either honoured or refused 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import fields
 from typing import Literal
@@ -40,6 +41,13 @@ TRANSCRIPTION_FIELDS = frozenset(
 """``CreateTranscriptionRequest``'s properties in OpenAI's OpenAPI spec."""
 TRANSLATION_FIELDS = frozenset({"file", "model", "prompt", "response_format", "temperature"})
 """``CreateTranslationRequest``'s properties in OpenAI's OpenAPI spec."""
+LIST_FIELDS = frozenset(
+    {
+        "languages", "timestamp_granularities", "include", "keywords",
+        "known_speaker_names", "known_speaker_references",
+    }
+)  # fmt: skip
+"""The array fields of the specs: the only ones a form may repeat."""
 REQUIRED_FIELDS = ("file", "model")
 """Required by both specs. A request missing one is told so first: audio sent under another
 name (``audio``) gets "file is required", not "unknown parameter 'audio'"."""
@@ -76,6 +84,18 @@ def refuse_unknown_fields(keys: Iterable[str], known: Collection[str]) -> None:
                 f"{', '.join(sorted(known))}; other fields are refused rather than ignored.",
                 param=shown(key),
                 code="unknown_parameter",
+            )
+
+
+def refuse_repeated_fields(keys: Iterable[str]) -> None:
+    """400 ``duplicate_parameter`` for a field other than a list sent more than once (one of
+    the values would otherwise be dropped without a word)."""
+    for key, count in Counter(keys).items():
+        if count > 1 and field_name(key) not in LIST_FIELDS:
+            raise InvalidRequest(
+                f"'{shown(key)}' was sent {count} times: send it once.",
+                param=shown(key),
+                code="duplicate_parameter",
             )
 
 

@@ -149,6 +149,30 @@ def test_unknown_fields_are_refused_by_name(client, caller, services, speech_wav
     assert_not_charged(services, caller)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [("response_format", "srt"), ("response_format", "json")],
+        [("language", "en"), ("language", "fr")],
+        [("chunking_strategy[threshold]", "0.2"), ("chunking_strategy[threshold]", "0.9")],
+    ],
+)
+def test_a_field_that_is_not_a_list_is_taken_once(client, caller, services, speech_wav, fields):
+    """Two values for one field: refused, rather than one of them dropped without a word."""
+    key = fields[0][0]
+    error = assert_refused(post(client, caller, speech_wav, fields), key, "duplicate_parameter")
+    assert "send it once" in error["message"]
+    assert_not_charged(services, caller)
+
+
+def test_list_fields_repeat(client, caller, speech_wav):
+    fields = [("response_format", "verbose_json"), ("timestamp_granularities[]", "word")]
+    fields += [("timestamp_granularities[]", "segment"), ("languages", "en"), ("languages", "en")]
+    response = post(client, caller, speech_wav, fields)
+    assert response.status_code == 200, response.text
+    assert response.json()["words"]
+
+
 def test_a_bad_key_with_an_unknown_field_is_still_a_401(client, make_caller, speech_wav):
     """Fields are checked after authentication: a bad key learns nothing about them."""
     stranger = Caller(make_caller().key, "sk-ts-0123456789abcdef-" + "A" * 43)

@@ -25,6 +25,7 @@ from handler.validation import (
     REQUIRED_FIELDS,
     check_file_size,
     field_name,
+    refuse_repeated_fields,
     refuse_unknown_fields,
     refuse_unsupported_fields,
 )
@@ -72,15 +73,17 @@ class FormFields:
 
 def form_fields(known: Collection[str]) -> Callable[..., Awaitable[FormFields]]:
     """A dependency that refuses, before the route runs, a body that is not one multipart
-    upload (:data:`MultipartDep`), a field that is in no spec for the route (``known``), and a
-    field of the spec this model cannot honour. A request without ``file`` or ``model`` is
-    left to FastAPI's validation, which names the missing field."""
+    upload (:data:`MultipartDep`), a field that is in no spec for the route (``known``), a
+    field that is not a list sent twice, and a field of the spec this model cannot honour. A
+    request without ``file`` or ``model`` is left to FastAPI's validation, which names the
+    missing field."""
 
     async def dependency(request: Request, _multipart: MultipartDep) -> FormFields:
         fields = FormFields(await request.form())  # parsed once by FastAPI: no second read
         if not all(name in fields.form for name in REQUIRED_FIELDS):
             return fields
         refuse_unknown_fields(fields.form.keys(), known)
+        refuse_repeated_fields(key for key, _ in fields.form.multi_items())
         refuse_unsupported_fields(fields.names)
         return fields
 
