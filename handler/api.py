@@ -93,10 +93,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     location = [str(part) for part in first.get("loc", ()) if part not in sources]
     param = location[0] if location else None
     message = first.get("msg", "Invalid request.")
-    if param:
+    code = None
+    if param and first.get("type") == "extra_forbidden":
+        message, code = f"Unknown parameter: '{param}'.", "unknown_parameter"
+    elif param:
         message = f"Invalid value for '{param}': {message}"
     request.state.error_type = InvalidRequest.type
-    return error_response(InvalidRequest(message, param=param))
+    return error_response(InvalidRequest(message, param=param, code=code))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

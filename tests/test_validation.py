@@ -173,6 +173,14 @@ def test_list_fields_repeat(client, caller, speech_wav):
     assert response.json()["words"]
 
 
+@pytest.mark.parametrize("extra", [{"chunking_strategy": "auto"}, {"beam_size": 1}])
+def test_the_jobs_api_refuses_fields_it_does_not_take(client, caller, extra):
+    body = {"model": "whisper-1", "file_name": "talk.wav", **extra}
+    response = client.post("/v1/audio/transcriptions/jobs", headers=caller.headers, json=body)
+    [key] = extra
+    assert_refused(response, key, "unknown_parameter")
+
+
 def test_a_bad_key_with_an_unknown_field_is_still_a_401(client, make_caller, speech_wav):
     """Fields are checked after authentication: a bad key learns nothing about them."""
     stranger = Caller(make_caller().key, "sk-ts-0123456789abcdef-" + "A" * 43)
