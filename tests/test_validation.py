@@ -12,18 +12,16 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import numpy as np
 import openai
 import pytest
 
-from handler.audio import decode_audio
 from handler.config import Settings
 from handler.engine import decode_options, vad_options
 from handler.errors import InvalidRequest
 from handler.transcript import TranscribeOptions, VadParameters
 from handler.validation import REFUSED_FIELDS, TRANSCRIPTION_FIELDS, chunking_strategy
 from tests.conftest import SPEECH_TEXT, Caller
-from tests.support.audio import write_wav
+from tests.support.audio import convert
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 
@@ -66,9 +64,8 @@ def assert_not_charged(services, caller: Caller) -> None:  # type: ignore[no-unt
 @pytest.fixture(scope="module")
 def speech_after_silence(audio_dir: Path, speech_wav: Path) -> Path:
     """6 s of silence, then the sentence: where the speech starts is known."""
-    speech = decode_audio(str(speech_wav), max_seconds=60).samples
-    silence = np.zeros(int(LEADING_SILENCE_S * 16_000), dtype=np.float32)
-    return write_wav(audio_dir / "late-speech.wav", np.concatenate([silence, speech]))
+    delay_ms = int(LEADING_SILENCE_S * 1000)
+    return convert(speech_wav, audio_dir / "late-speech.wav", "-af", f"adelay={delay_ms}:all=1")
 
 
 # ------------------------------------------------ fields of the spec this model cannot honour
