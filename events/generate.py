@@ -57,6 +57,7 @@ FUNCTION_URL_DOMAIN = f"{FUNCTION_URL_ID}.lambda-url.us-east-1.on.aws"
 SOURCE_IP = "203.0.113.10"
 USER_AGENT = "curl/8.5.0"
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+TRANSLATIONS_PATH = "/v1/audio/translations"
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 Form = list[tuple[str, str]]
@@ -334,7 +335,7 @@ class EventSpec:
 def transcribe_form(
     response_format: str, model: str = "whisper-1", *extra: tuple[str, str]
 ) -> Form:
-    """The form fields of a transcription request."""
+    """The form fields of a transcription (or translation) request."""
     return [("model", model), ("response_format", response_format), *extra]
 
 
@@ -373,6 +374,10 @@ SPECS: tuple[EventSpec, ...] = (
     EventSpec(
         "http-api-unknown-model.json", http_api_event, "POST", TRANSCRIPTIONS_PATH,
         "Hk2vOmWdoAMEb7G=", form=transcribe_form("json", "gpt-4o"),
+    ),
+    EventSpec(
+        "http-api-translate-verbose-json.json", http_api_event, "POST", TRANSLATIONS_PATH,
+        "Hk2vOnXeoAMEb8H=", form=transcribe_form("verbose_json"),
     ),
 )  # fmt: skip
 

@@ -12,12 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 import handler
+from handler import cors
 from handler.config import get_settings
 from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 from handler.idempotency import IdempotentReplay, replay
 from handler.middleware import RequestContextMiddleware, error_response
 from handler.pipeline import missing_wallet
-from handler.routes import health, jobs, models, page, transcriptions, wallet
+from handler.routes import health, jobs, models, page, transcriptions, translations, wallet
 from handler.services import Services
 from handler.stores.wallets import WalletNotFound
 
@@ -64,22 +65,25 @@ def create_app(services: Services | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.services = services
-    for module in (health, models, transcriptions, jobs, wallet, page):
+    for module in (health, models, transcriptions, translations, jobs, wallet, page):
         app.include_router(module.router)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(IdempotentReplay, replay)
     app.add_exception_handler(WalletNotFound, _wallet_not_found)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(RequestContextMiddleware, max_upload_bytes=settings.max_upload_bytes)
     if settings.cors_origins:
+        # Outermost (added last), so that the answers RequestContextMiddleware gives itself
+        # (413 before reading a body, 500) carry the CORS headers too: a page can read them.
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["x-request-id", "openai-processing-ms", "Retry-After"],
+            allow_methods=list(cors.ALLOW_METHODS),
+            allow_headers=list(cors.ALLOW_HEADERS),
+            expose_headers=list(cors.EXPOSE_HEADERS),
+            max_age=cors.MAX_AGE_SECONDS,
         )
-    app.add_middleware(RequestContextMiddleware, max_upload_bytes=settings.max_upload_bytes)
     return app
 
 
@@ -103,10 +107,13 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     location = [str(part) for part in first.get("loc", ()) if part not in sources]
     param = location[0] if location else None
     message = first.get("msg", "Invalid request.")
-    if param:
+    code = None
+    if param and first.get("type") == "extra_forbidden":
+        message, code = f"Unknown parameter: '{param}'.", "unknown_parameter"
+    elif param:
         message = f"Invalid value for '{param}': {message}"
     request.state.error_type = InvalidRequest.type
-    return error_response(InvalidRequest(message, param=param))
+    return error_response(InvalidRequest(message, param=param, code=code))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

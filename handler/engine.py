@@ -19,7 +19,7 @@ import numpy as np
 from handler.audio import SAMPLE_RATE
 from handler.config import Settings, get_settings
 from handler.observability import logger, tracer
-from handler.transcript import Segment, TranscribeOptions, Transcript, Word
+from handler.transcript import ChunkingStrategy, Segment, TranscribeOptions, Transcript, Word
 
 if TYPE_CHECKING:
     from faster_whisper import BatchedInferencePipeline, WhisperModel
@@ -135,6 +135,29 @@ def decode_options(settings: Settings, options: TranscribeOptions) -> dict[str, 
         "initial_prompt": options.initial_prompt or None,
         "word_timestamps": options.word_timestamps,
         "temperature": temperature_schedule(options.temperature),
+        **vad_options(options.chunking),
+    }
+
+
+def vad_options(chunking: ChunkingStrategy | None) -> dict[str, Any]:
+    """faster-whisper's VAD arguments for OpenAI's ``chunking_strategy`` (none when absent).
+
+    ``"auto"`` turns the Silero VAD on with faster-whisper's defaults for the path taken
+    (``VadOptions()`` sequentially; the batched pipeline sizes its own chunks). A ``server_vad``
+    object sets the threshold, the silence that ends a chunk and the padding; it is passed as a
+    dict because the batched pipeline only adds its ``max_speech_duration_s`` to a dict.
+    """
+    if chunking is None:
+        return {}
+    if chunking == "auto":
+        return {"vad_filter": True}
+    return {
+        "vad_filter": True,
+        "vad_parameters": {
+            "threshold": chunking.threshold,
+            "min_silence_duration_ms": chunking.silence_duration_ms,
+            "speech_pad_ms": chunking.prefix_padding_ms,
+        },
     }
 
 

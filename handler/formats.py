@@ -1,4 +1,5 @@
-"""Pure renderers from a :class:`Transcript` to OpenAI's five response formats."""
+"""Pure renderers from a :class:`Transcript` to OpenAI's five response formats, for the
+transcriptions endpoint and (in OpenAI's smaller shapes) the translations endpoint."""
 
 from __future__ import annotations
 
@@ -117,6 +118,26 @@ def render(
     if response_format == "srt":
         return Rendered(as_srt(transcript), "application/x-subrip; charset=utf-8")
     return Rendered(as_vtt(transcript), "text/vtt; charset=utf-8")
+
+
+def render_translation(transcript: Transcript, response_format: ResponseFormat) -> Rendered:
+    """The body and media type of ``POST /v1/audio/translations`` (OpenAI's
+    ``CreateTranslationResponseJson`` / ``...VerboseJson``): ``json`` is ``{"text"}``;
+    ``verbose_json`` has ``task: "translate"``, ``language: "english"`` (the output's language),
+    ``duration``, ``text`` and ``segments``, without words or usage; text, srt and vtt are the
+    transcription's."""
+    if response_format == "json":
+        return Rendered(_dumps({"text": transcript.text}), "application/json")
+    if response_format == "verbose_json":
+        body = {
+            "task": "translate",
+            "language": LANGUAGE_NAMES["en"],
+            "duration": round(transcript.duration, 2),
+            "text": transcript.text,
+            "segments": [_segment_json(segment) for segment in transcript.segments],
+        }
+        return Rendered(_dumps(body), "application/json")
+    return render(transcript, response_format, usage_seconds=0)
 
 
 def _dumps(body: dict[str, Any]) -> str:

@@ -42,7 +42,7 @@ from handler.audio import DecodedAudio, decode_audio
 from handler.billing import billable_seconds, cost_micro_usd
 from handler.engine import ModelUnavailable
 from handler.errors import ApiError, AuthenticationFailed, InvalidRequest, ServiceUnavailable
-from handler.formats import Rendered, render
+from handler.formats import Rendered, render, render_translation
 from handler.observability import logger
 from handler.services import Services
 from handler.stores.dynamo import TransactItem
@@ -53,7 +53,13 @@ from handler.stores.wallets import (
     WalletStore,
     reservation_entry_id,
 )
-from handler.transcript import Granularity, ResponseFormat, TranscribeOptions, Transcript
+from handler.transcript import (
+    Granularity,
+    ResponseFormat,
+    Task,
+    TranscribeOptions,
+    Transcript,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class TranscriptionRequest:
     options: TranscribeOptions
     response_format: ResponseFormat = "json"
     granularities: Collection[Granularity] = ("segment",)
+    task: Task = "transcribe"
+    """``translate`` renders OpenAI's translation shapes (tiny.en: English in, English out)."""
 
 
 @dataclass(frozen=True)
@@ -291,7 +299,10 @@ def run_engine(
             headers={"Retry-After": "30"},
         ) from exc
     engine_ms = (time.perf_counter() - engine_started) * 1000
-    rendered = render(
-        transcript, request.response_format, audio.whole_seconds, request.granularities
-    )
+    if request.task == "translate":
+        rendered = render_translation(transcript, request.response_format)
+    else:
+        rendered = render(
+            transcript, request.response_format, audio.whole_seconds, request.granularities
+        )
     return transcript, rendered, engine_ms

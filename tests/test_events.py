@@ -30,6 +30,7 @@ from mangum import Mangum
 import handler.app
 from handler.app import UnsupportedEvent
 from handler.config import Settings
+from handler.models import MODEL_IDS
 from handler.services import Services
 from handler.stores.keys import SECRET_PATTERN
 from tests.conftest import Caller
@@ -64,7 +65,8 @@ class Expected:
 
     status: int
     kind: str
-    """``json``, ``verbose_json``, ``text``, ``srt``, ``models``, ``health`` or ``error``."""
+    """``json``, ``verbose_json``, ``translation_verbose_json``, ``text``, ``srt``, ``models``,
+    ``health`` or ``error``."""
     error_type: str | None = None
     error_code: str | None = None
     error_param: str | None = None
@@ -83,6 +85,7 @@ EXPECTED: dict[str, Expected] = {
     "http-api-unknown-model.json": Expected(
         404, "error", "not_found", "model_not_found", error_param="model"
     ),
+    "http-api-translate-verbose-json.json": Expected(200, "translation_verbose_json"),
 }
 
 
@@ -324,7 +327,7 @@ def check_content(expected: Expected, body: bytes) -> None:
     elif expected.kind == "models":
         listing = json.loads(body)
         assert listing["object"] == "list"
-        assert [m["id"] for m in listing["data"]] == ["openai/whisper-tiny-en"]
+        assert [m["id"] for m in listing["data"]] == list(MODEL_IDS)
     elif expected.kind == "json":
         result = json.loads(body)
         assert result["language"] == "en"
@@ -341,6 +344,12 @@ def check_content(expected: Expected, body: bytes) -> None:
             assert 0 <= word["start"] <= word["end"] <= result["duration"] + 0.5
         spoken = " ".join(w["word"] for w in result["words"])
         assert word_error_rate(SPOKEN_TEXT, spoken) <= MAX_WER, spoken
+        assert word_error_rate(SPOKEN_TEXT, result["text"]) <= MAX_WER, result["text"]
+    elif expected.kind == "translation_verbose_json":
+        result = json.loads(body)
+        assert set(result) == {"task", "language", "duration", "text", "segments"}
+        assert (result["task"], result["language"]) == ("translate", "english")
+        assert result["segments"] and 2 < result["duration"] < 10
         assert word_error_rate(SPOKEN_TEXT, result["text"]) <= MAX_WER, result["text"]
     elif expected.kind == "text":
         text = body.decode()

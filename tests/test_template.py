@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from cfnlint.decode import decode
 
+from handler import cors
 from handler.config import Settings
 from handler.stores.schema import TABLES
 
@@ -381,3 +382,15 @@ def test_reconcile_function_reads_open_reservations_through_the_index_only() -> 
     assert prefixes == {}
     (schedule,) = resource(RECONCILE)["Properties"]["Events"].values()
     assert schedule["Type"] == "Schedule"
+
+
+def test_http_api_cors_is_the_apps_policy() -> None:
+    """API Gateway answers browsers with the lists the app uses (handler/cors.py): the
+    official SDKs' request headers pass the preflight, and pages can read the rate-limit,
+    retry, request-id and billing headers."""
+    config = resource("HttpApi")["Properties"]["CorsConfiguration"]
+    assert config["AllowOrigins"] == {"Ref": "CorsOrigins"}
+    assert [h.lower() for h in config["AllowHeaders"]] == list(cors.ALLOW_HEADERS)
+    assert [h.lower() for h in config["ExposeHeaders"]] == list(cors.EXPOSE_HEADERS)
+    assert set(config["AllowMethods"]) == {*cors.ALLOW_METHODS, "OPTIONS"}
+    assert config["MaxAge"] == cors.MAX_AGE_SECONDS

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from handler.deps import CallerDep, LimitedCallerDep, ServicesDep
 from handler.errors import NotFound
@@ -28,7 +28,10 @@ INLINE_RESULT_BYTES = 256 * 1024
 
 
 class JobCreate(BaseModel):
-    """The synchronous route's options, plus what is known of the file to upload."""
+    """The synchronous route's options, plus what is known of the file to upload. Other
+    fields are refused (400 ``unknown_parameter``), not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(max_length=100)
     file_name: str = Field(default="audio", min_length=1, max_length=255)

@@ -4,51 +4,58 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import Response
 
-from handler import pipeline
-from handler.deps import LimitedCallerDep, MultipartDep, ServicesDep
+from handler.deps import LimitedCallerDep, ServicesDep
 from handler.idempotency import IdempotencyDep
-from handler.transcript import MAX_PROMPT_CHARS, Granularity, ResponseFormat
-from handler.validation import check_file_size, transcription_request
+from handler.routes.audio import RESPONSES, FormFields, form_fields, serve
+from handler.transcript import MAX_PROMPT_CHARS, Granularity
+from handler.validation import (
+    TRANSCRIPTION_FIELDS,
+    RequestedFormat,
+    chunking_strategy,
+    transcription_request,
+)
 
 router = APIRouter(tags=["audio"])
 
-ASYNC_HINT = "Use the asynchronous jobs API (POST /v1/audio/transcriptions/jobs) for long audio."
+DESCRIPTION = """Transcribe English speech, charging the caller's wallet per second of audio.
+
+Every field of OpenAI's transcription request is honoured or refused with a 400 naming it:
+`include[]` (per-token logprobs are not exposed), `keywords[]`,
+`known_speaker_names[]`, `known_speaker_references[]` and `response_format=diarized_json`
+(no diarization) are refused. Fields in no spec are refused as unknown (`unknown_parameter`).
+List fields are read under both `name[]` and `name`; `chunking_strategy` also as the SDKs'
+`chunking_strategy[type]`, `chunking_strategy[threshold]`... fields."""
+
+TranscriptionFormDep = Annotated[FormFields, Depends(form_fields(TRANSCRIPTION_FIELDS))]
 
 
-@router.post(
-    "/v1/audio/transcriptions",
-    responses={
-        200: {
-            "description": "The transcript in the requested format",
-            "content": {
-                "application/json": {},
-                "text/plain": {},
-                "application/x-subrip": {},
-                "text/vtt": {},
-            },
-        },
-    },
-)
+@router.post("/v1/audio/transcriptions", responses=RESPONSES, description=DESCRIPTION)
 def create_transcription(
     request: Request,
     caller: LimitedCallerDep,
-    _multipart: MultipartDep,
+    form: TranscriptionFormDep,
     idempotency: IdempotencyDep,
     services: ServicesDep,
     file: Annotated[UploadFile, File(description="The audio file (any format FFmpeg decodes).")],
     model: Annotated[str, Form(description="openai/whisper-tiny-en, or an alias: whisper-1.")],
     language: Annotated[str | None, Form(description="Only 'en'.")] = None,
+    languages: Annotated[
+        list[str] | None,
+        Form(alias="languages[]", description="Possible languages of the audio: only 'en'."),
+    ] = None,
+    languages_bare: Annotated[list[str] | None, Form(alias="languages")] = None,
     prompt: Annotated[
         str | None, Form(max_length=MAX_PROMPT_CHARS, description="Text to guide the style.")
     ] = None,
     response_format: Annotated[
-        ResponseFormat,
+        RequestedFormat,
         Form(
             description="json and text decode audio of a minute or more in batches (fastest); "
-            "srt, vtt and verbose_json decode it in order, for sentence-level timings."
+            "srt, vtt and verbose_json decode it in order, for sentence-level timings. "
+            "diarized_json is refused (no diarization)."
         ),
     ] = "json",
     temperature: Annotated[float, Form(ge=0, le=1, allow_inf_nan=False)] = 0.0,
@@ -58,11 +65,19 @@ def create_transcription(
     timestamp_granularities_bare: Annotated[
         list[Granularity] | None, Form(alias="timestamp_granularities")
     ] = None,
+    chunking_strategy_field: Annotated[
+        str | None,
+        Form(
+            alias="chunking_strategy",
+            description='Voice activity detection before decoding: "auto" (faster-whisper\'s '
+            'Silero VAD with its own settings) or a JSON object {"type": "server_vad", '
+            '"prefix_padding_ms": 300, "silence_duration_ms": 200, "threshold": 0.5} '
+            "(OpenAI's defaults; ms from 0 to 10000, threshold from 0 to 1). Only detected "
+            "speech is decoded; billing still counts every second of the file.",
+        ),
+    ] = None,
 ) -> Response:
-    """Transcribe an uploaded file, charging the caller's wallet per second of audio.
-
-    Send an ``Idempotency-Key`` header to make retries safe: the first response is stored
-    and replayed for 24 hours, charged once."""
+    """Transcribe an uploaded file, charging the caller's wallet per second of audio."""
     transcription = transcription_request(
         model=model,
         language=language,
@@ -70,34 +85,7 @@ def create_transcription(
         response_format=response_format,
         temperature=temperature,
         granularities=[*(timestamp_granularities or []), *(timestamp_granularities_bare or [])],
+        languages=[*(languages or []), *(languages_bare or [])],
+        chunking=chunking_strategy(chunking_strategy_field, form.nested("chunking_strategy")),
     )
-    check_file_size(
-        file.size,
-        services.settings.max_upload_bytes,
-        param="file",
-        path="synchronous requests",
-        hint=ASYNC_HINT,
-    )
-    with pipeline.transcription(
-        services,
-        file.file,
-        transcription,
-        payer=pipeline.Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg"),
-        unit=idempotency.unit(),
-        max_seconds=services.settings.max_sync_audio_seconds,
-        too_long_hint=ASYNC_HINT,
-    ) as run:
-        outcome = run.outcome
-        request.state.audio_seconds = round(outcome.duration, 3)
-        request.state.billed_micro_usd = outcome.cost
-        request.state.engine_ms = round(outcome.engine_ms, 1)
-        headers = {
-            **request.state.rate_limit_headers,
-            "x-tinyscribe-billed-seconds": str(outcome.billed_seconds),
-            "x-tinyscribe-cost-micro-usd": str(outcome.cost),
-        }
-        response = Response(
-            outcome.rendered.body, media_type=outcome.rendered.media_type, headers=headers
-        )
-        run.settle(*idempotency.completion(response))  # charged once the response exists
-    return response
+    return serve(request, caller, services, idempotency, file, transcription)
