@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,9 +48,15 @@ _DECODE_ERRORS = (av.FFmpegError, ValueError)
 """What decoding one packet may raise on damaged input: FFmpeg's errors, and PyAV's own
 ``ValueError`` checks (a stream without a codec, a zero time base)."""
 
+_DEMUX_RETRIES = 16
+"""Times in a row the demuxer may answer EAGAIN before the input counts as ended."""
+
 _OGG_LINK_START = re.compile(rb"OggS\x00[\x02\x03\x06\x07]")
 """An Ogg page (RFC 3533: capture pattern, version 0) whose header type has the
 beginning-of-stream bit (0x02): the first page of a chain link."""
+
+_FLAC_STREAM_START = re.compile(rb"fLaC[\x00\x80]\x00\x00\x22")
+"""A FLAC stream marker followed by its STREAMINFO block header (type 0, 34 bytes)."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +102,17 @@ def decode_audio(
                 raise InvalidRequest(
                     "The file has no audio stream.", param="file", code="invalid_audio"
                 )
-            failed_at = _decode(container, mono)
-            chained = failed_at is not None and container.format.name == "ogg"
-        if chained:
-            _decode_later_ogg_links(source, failed_at, mono)
+            kind = container.format.name
+            with _reopen(source) as file:
+                joins = _joins(file, _FLAC_STREAM_START) if kind == "flac" else []
+            failed_at = None if joins else _decode(container, mono)
+        if joins:  # FLAC files joined byte-wise: FFmpeg's parser decodes some frames twice
+            with _reopen(source) as file:
+                for start, end in itertools.pairwise([0, *joins, None]):
+                    _decode_window(file, start, end, mono)
+        elif failed_at is not None and kind == "ogg":
+            with _reopen(source) as file:
+                _decode_later_ogg_links(file, failed_at, mono)
     except _TooLong:
         raise PayloadTooLarge(
             f"The audio is longer than the {max_seconds:g} s limit. {too_long_hint}".strip(),
@@ -137,15 +151,26 @@ def _decode(container: av.container.InputContainer, mono: _MonoPcm) -> int | Non
     first = True
     skip_missing = 0
     failed_at = None
+    again = 0
     packets = container.demux(stream)
     while failed_at is None:
         try:
             packet = next(packets)
         except StopIteration:
             break
+        except av.error.BlockingIOError:
+            # EAGAIN: the demuxer asks to be called again (MPEG-TS resyncing), as ffmpeg does
+            again += 1
+            if again <= _DEMUX_RETRIES:
+                packets = container.demux(stream)
+                continue
+            failed_at = max(timeline.position, 0)
+            packet = None
         except av.FFmpegError:
             failed_at = max(timeline.position, 0)
             packet = None  # the demuxer did not send its flush packet: flush here
+        else:
+            again = 0
         if first and packet is not None and packet.size:
             skip_missing = _opus_pre_skip_missing(stream, packet)
         for frame in _decode_packet(stream, packet):
@@ -181,8 +206,11 @@ def _opus_pre_skip_missing(stream: av.AudioStream, first: av.Packet) -> int:
     48 kHz by FFmpeg 5's libopus declare there the encoder's lookahead at the input rate
     (52 samples at 8 kHz instead of 312), which leaves up to 5.4 ms of priming.
     """
-    header = bytes(stream.codec_context.extradata or b"")
-    if stream.codec_context.name != "opus" or header[:8] != b"OpusHead" or len(header) < 12:
+    codec = stream.codec_context
+    if codec is None or codec.name != "opus":
+        return 0
+    header = bytes(codec.extradata or b"")
+    if header[:8] != b"OpusHead" or len(header) < 12:
         return 0
     pre_skip = int.from_bytes(header[10:12], "little")
     skipped = 0
@@ -249,29 +277,48 @@ def _samples_inside(frame: av.AudioFrame, seconds: Fraction) -> int:
     return samples if 0 < samples < frame.samples else 0
 
 
-def _decode_later_ogg_links(source: BinaryIO | str, after: int, mono: _MonoPcm) -> None:
-    """Decode the Ogg chain links that start after byte ``after``, each as its own stream."""
-    with _reopen(source) as file:
-        start = _next_ogg_link(file, after + 1)
-        while start is not None:
-            try:
-                container = av.open(_Window(file, start), mode="r", metadata_errors="ignore")
-            except (av.FFmpegError, UnicodeDecodeError):
-                return  # not a link after all: what was decoded stands
-            with container:
-                if not container.streams.audio:
-                    return
-                failed_at = _decode(container, mono)
-            start = None if failed_at is None else _next_ogg_link(file, start + failed_at + 1)
+def _decode_later_ogg_links(file: BinaryIO, after: int, mono: _MonoPcm) -> None:
+    """Decode the Ogg chain links that start after byte ``after``, each as its own stream
+    (FFmpeg 8 refuses a link whose rate, channels or codec differ)."""
+    start = _next_match(file, _OGG_LINK_START, after + 1)
+    while start is not None:
+        failed_at = _decode_window(file, start, None, mono)
+        if failed_at is None:
+            return
+        start = _next_match(file, _OGG_LINK_START, start + failed_at + 1)
 
 
-def _next_ogg_link(file: BinaryIO, offset: int, block: int = 1 << 16) -> int | None:
-    """The byte offset of the first chain link that starts at or after ``offset``."""
-    overlap = 5  # a pattern cut by a block boundary is found in the next block
+def _decode_window(file: BinaryIO, start: int, end: int | None, mono: _MonoPcm) -> int | None:
+    """Decode bytes ``start`` to ``end`` of ``file`` as a file of their own; see
+    :func:`_decode`. A piece that does not open is passed over."""
+    try:
+        container = av.open(_Window(file, start, end), mode="r", metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError):
+        return None
+    with container:
+        return _decode(container, mono) if container.streams.audio else None
+
+
+def _joins(file: BinaryIO, marker: re.Pattern[bytes]) -> list[int]:
+    """Byte offsets of the second and later ``marker`` in ``file``: where files joined
+    byte-wise begin."""
+    offsets: list[int] = []
+    offset = _next_match(file, marker, 0)
+    while offset is not None:
+        offsets.append(offset)
+        offset = _next_match(file, marker, offset + 1)
+    return offsets[1:]
+
+
+def _next_match(
+    file: BinaryIO, marker: re.Pattern[bytes], offset: int, block: int = 1 << 16
+) -> int | None:
+    """The byte offset of the first match of ``marker`` at or after ``offset``."""
+    overlap = 16  # longer than a marker: one cut by a block boundary is found in the next
     while True:
         file.seek(offset)
         data = file.read(block)
-        match = _OGG_LINK_START.search(data)
+        match = marker.search(data)
         if match:
             return offset + match.start()
         if len(data) < block:
@@ -281,19 +328,27 @@ def _next_ogg_link(file: BinaryIO, offset: int, block: int = 1 << 16) -> int | N
 
 @contextlib.contextmanager
 def _reopen(source: BinaryIO | str) -> Iterator[BinaryIO]:
+    """``source`` as a file to read elsewhere in, left where it was (PyAV may be reading
+    it sequentially)."""
     if isinstance(source, str):
         with open(source, "rb") as file:
             yield file
     else:
-        yield source
+        position = source.tell()
+        try:
+            yield source
+        finally:
+            source.seek(position)
 
 
 class _Window(io.RawIOBase):
-    """A read-only view of ``file`` from byte ``start`` on, as a file of its own."""
+    """A read-only view of bytes ``start`` to ``end`` (or the end) of ``file``, as a file
+    of its own."""
 
-    def __init__(self, file: BinaryIO, start: int) -> None:
+    def __init__(self, file: BinaryIO, start: int, end: int | None) -> None:
         self.file = file
         self.start = start
+        self.end = end
         self.position = 0
 
     def readable(self) -> bool:
@@ -303,6 +358,9 @@ class _Window(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
+        if self.end is not None:
+            left = max(self.end - self.start - self.position, 0)
+            size = left if size < 0 else min(size, left)
         self.file.seek(self.start + self.position)
         data = self.file.read(size)
         self.position += len(data)
@@ -310,8 +368,7 @@ class _Window(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_END:
-            self.file.seek(0, io.SEEK_END)
-            offset += self.file.tell() - self.start
+            offset += self._size()
         elif whence == io.SEEK_CUR:
             offset += self.position
         self.position = max(offset, 0)
@@ -319,6 +376,12 @@ class _Window(io.RawIOBase):
 
     def tell(self) -> int:
         return self.position
+
+    def _size(self) -> int:
+        if self.end is not None:
+            return self.end - self.start
+        self.file.seek(0, io.SEEK_END)
+        return self.file.tell() - self.start
 
 
 class _MonoPcm:
