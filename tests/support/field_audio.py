@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +74,17 @@ class FieldAudio:
                        str(target))  # fmt: skip
         return target
 
+    def tone(self, encoding: Encoding, seconds: float) -> Path:
+        """``seconds`` of a 440 Hz tone generated at the encoding's rate, encoded."""
+        target = self.dir / f"tone-{seconds:g}s.{encoding}"
+        if not target.exists():
+            ffmpeg(
+                "-f", "lavfi", "-i", f"sine=f=440:r={encoding.rate}:d={seconds}",
+                "-ac", str(encoding.channels), "-c:a", encoding.codec, *encoding.extra,
+                str(target),
+            )  # fmt: skip
+        return target
+
     def recording(self, sentences: int) -> Path:
         """The first ``sentences`` sentences said one after the other, in one WAV."""
         target = self.dir / f"said-0-to-{sentences - 1}.wav"
@@ -114,12 +127,19 @@ def noise(size: int, seed: str) -> bytes:
 
 
 def sample_count(path: Path, rate: int = 16_000) -> int:
-    """Mono samples at ``rate`` that ffmpeg's command line decodes from ``path``."""
-    pcm = subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "quiet", "-i", str(path), "-ar", str(rate),
-         "-ac", "1", "-f", "s16le", "-"],
-        capture_output=True,
-    ).stdout  # fmt: skip
+    """Mono samples at ``rate`` that ffmpeg's command line decodes from ``path``'s bytes.
+
+    Read from a copy without a file name extension: the service never sees one (it is
+    the client's to choose), and ffmpeg would otherwise pick the demuxer from it.
+    """
+    with tempfile.TemporaryDirectory() as directory:
+        copy = Path(directory) / "upload"
+        shutil.copyfile(path, copy)
+        pcm = subprocess.run(
+            ["ffmpeg", "-nostdin", "-loglevel", "quiet", "-i", str(copy), "-ar", str(rate),
+             "-ac", "1", "-f", "s16le", "-"],
+            capture_output=True,
+        ).stdout  # fmt: skip
     return len(pcm) // 2
 
 
@@ -380,11 +400,6 @@ DAMAGED: list[FieldCase] = [
         (0, 1),
     ),
     FieldCase(
-        "flac-without-its-marker",  # the raw parser finds the frames without STREAMINFO
-        _damaged("late", Encoding("flac", 44_100, 1, ".flac"), _drop_first(4), 1),
-        (0,),
-    ),
-    FieldCase(
         "mpeg-ts-starting-mid-packet",
         _damaged("late", Encoding("mp2", 48_000, 2, ".ts"), _drop_first(1000)),
         (0, 1),
@@ -401,22 +416,48 @@ PADDED: list[FieldCase] = [
     FieldCase(f"{encoding}-{seconds:g}s", _padded(encoding, seconds), (0,), seconds)
     for encoding, seconds in [
         (Encoding("aac", 48_000, 1, ".m4a"), 10.0),  # the issue's example: was billed 11 s
-        (Encoding("aac", 44_100, 2, ".m4a"), 4.0),
         (Encoding("aac", 22_050, 1, ".mov"), 3.999),
         (Encoding("aac", 16_000, 2, ".mp4"), 5.0),
         (Encoding(MP3, 44_100, 2, ".mp4"), 4.0),
-        (Encoding("libopus", 48_000, 2, ".mp4"), 4.0),
         (Encoding("libopus", 16_000, 1, ".webm"), 5.0),
-        (Encoding("libopus", 8_000, 1, ".mka"), 4.0),
-        (Encoding("libopus", 24_000, 2, ".opus"), 4.0),
-        (Encoding(MP3, 22_050, 1, ".mp3"), 4.0),
+        (Encoding("libopus", 8_000, 2, ".mka"), 4.0),
         (Encoding(MP3, 48_000, 2, ".mp3"), 3.999),
-        (Encoding("libvorbis", 44_100, 2, ".ogg"), 4.0),
         (Encoding("libvorbis", 16_000, 1, ".ogg"), 6.0),
     ]
 ]
-"""Lossy encodes whose containers mark the priming and end padding: the bill and the
-duration are the length that plays."""
+"""Lossy encodes whose containers mark the priming and end padding, with speech: the
+bill and the duration are the length that plays."""
+
+
+def _padding_matrix() -> list[tuple[Encoding, float]]:
+    families = [
+        ("aac", ".m4a", (8_000, 22_050, 44_100, 48_000)),
+        ("aac", ".mov", (22_050, 48_000)),
+        ("aac", ".3gp", (8_000,)),
+        ("aac", ".mp4", (16_000, 44_100)),
+        (MP3, ".mp4", (22_050, 44_100, 48_000)),
+        (MP3, ".mp3", (16_000, 22_050, 44_100, 48_000)),  # the LAME header's delay/padding
+        ("libopus", ".mp4", (8_000, 16_000, 48_000)),
+        ("libopus", ".webm", (8_000, 24_000, 48_000)),
+        ("libopus", ".mka", (12_000, 48_000)),
+        ("libopus", ".opus", (8_000, 16_000, 48_000)),
+        ("libvorbis", ".ogg", (16_000, 22_050, 44_100, 48_000)),
+    ]
+    matrix = []
+    for codec, suffix, rates in families:
+        # Vorbis under one Ogg page (about a second) is cut 128 samples short by FFmpeg's
+        # Ogg demuxer, on the command line too: see test_audio.py.
+        lengths = (2.5, 7.3) if codec == "libvorbis" else (1.001, 7.3)
+        for index, rate in enumerate(rates):
+            for seconds in lengths:
+                channels = 1 + (index + round(seconds)) % 2
+                matrix.append((Encoding(codec, rate, channels, suffix), seconds))
+    return matrix
+
+
+PADDING_MATRIX = _padding_matrix()
+"""Every codec family with priming and padding, at several rates, channel counts and
+lengths: decoded to the length that plays."""
 
 
 REFUSED: list[FieldCase] = [
@@ -448,6 +489,12 @@ REFUSED: list[FieldCase] = [
             lambda d: _patch_after(d, b"\x05vorbis", 0, noise(200, "setup")),
             1,
         ),
+        refused=True,
+    ),
+    FieldCase(
+        # ffmpeg decodes it only when told it is FLAC by a ".flac" name; bytes alone say nothing
+        "flac-without-its-marker",
+        _damaged("late", Encoding("flac", 44_100, 1, ".flac"), _drop_first(4), 1),
         refused=True,
     ),
     FieldCase(
