@@ -4,24 +4,25 @@ PyAV (FFmpeg's libraries, bundled with faster-whisper) decodes in-process: no ff
 in the image, no temporary files. Decoding stops as soon as the audio passes the limit, so a
 tiny file that claims or expands to hours (a "duration bomb") costs at most the limit.
 
-Real recordings are not tidy, and three things FFmpeg leaves to its caller are done here:
+Field recordings are not tidy; what FFmpeg leaves to its caller is done here:
 
-- **Parameters that change part-way.** Joined encodes (two MP3s or ADTS streams cut
-  together, a recorder resuming at another rate, an Ogg chain from a stream recording)
-  decode to frames whose rate, channel layout or sample format changes between frames;
-  the resampler is rebuilt for each new setup (PyAV's refuses a frame that does not match
-  its first one). FFmpeg 8's Ogg demuxer stops at a chain link whose rate, channels or
-  codec differ ("Sample rate change is not supported"); decoding resumes at that link, read
-  as an Ogg stream of its own, as FFmpeg 5's command line did.
-- **Failures part-way behave as on ffmpeg's command line**: a packet that does not decode
-  is skipped, a demuxer error ends the input and keeps what was decoded, and only a file
-  with no decodable audio at all is refused (400, ``param: file``).
-- **The end padding of MP4.** Lossy encoders add priming samples at the start and pad the
-  last frame. Containers mark both (an edit list, skip samples, a shorter last sample) and
-  FFmpeg drops the priming and, for MP3's LAME header and Ogg, the padding; but its MP4
-  demuxer only shortens the last packet's duration, and the decoder still outputs the whole
-  last frame (a 10.000 s AAC at 48 kHz decodes to 10.005 s and billed 11 s). Samples past
-  the end of the last packet are dropped here, wherever timestamps are exact to the sample.
+- **Parameters that change part-way.** Joined encodes (MP3s or ADTS streams cut together, a
+  recorder resuming at another rate, an Ogg chain from a stream recording) decode to frames
+  whose rate, channel layout or sample format changes: the resampler is rebuilt for each new
+  setup (PyAV's raises on a frame unlike its first). FFmpeg 8's Ogg demuxer stops at a
+  chain link whose rate, channels or codec differ ("Sample rate change is not supported"):
+  decoding resumes at that link. FFmpeg's FLAC parser decodes part of a byte-wise join
+  twice: each joined FLAC file is decoded on its own.
+- **Failures part-way end as on ffmpeg's command line**: a packet that does not decode or
+  a frame that does not convert is skipped, the demuxer is called again on EAGAIN, a
+  demuxer error ends the input keeping what was decoded, and only a file with no decodable
+  audio at all is refused (400, ``param: file``).
+- **Priming and padding that the container marks do not count.** FFmpeg applies MP3's LAME
+  header, Ogg's granule positions and Matroska's DiscardPadding itself; its MP4 demuxer
+  skips the priming but leaves the padded end of the last frame (a 10.000 s AAC decoded to
+  10.005 s and billed 11 s), so samples outside the MP4 presentation are dropped here
+  (:class:`_Timeline`); and Opus priming follows the Opus header's pre-skip where the
+  container declares less (:func:`_opus_pre_skip_missing`).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _decode(container: av.container.InputContainer, mono: _MonoPcm) -> int | Non
     timeline = _Timeline(container, stream)
     held: av.AudioFrame | None = None  # the latest frame, kept back until we know it is last
     first = True
-    skip_missing = 0
+    skip_missing: int | None = None  # known once the first packet is read
     failed_at = None
     again = 0
     packets = container.demux(stream)
@@ -171,13 +172,13 @@ def _decode(container: av.container.InputContainer, mono: _MonoPcm) -> int | Non
             packet = None  # the demuxer did not send its flush packet: flush here
         else:
             again = 0
-        if first and packet is not None and packet.size:
+        if skip_missing is None and packet is not None and packet.size:
             skip_missing = _opus_pre_skip_missing(stream, packet)
         for frame in _decode_packet(stream, packet):
             if held is not None:
                 mono.push(held)
             elif first:
-                head = max(timeline.before_start(frame), skip_missing)
+                head = max(timeline.before_start(frame), skip_missing or 0)
                 mono.drop_head(head, frame.sample_rate)
                 first = False
             held = frame
