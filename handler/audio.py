@@ -240,11 +240,12 @@ class _Timeline:
     def __init__(self, container: av.container.InputContainer, stream: av.AudioStream) -> None:
         base = stream.time_base
         self.applies = "mp4" in container.format.name.split(",") and base is not None
-        self.start = self.declared_end = self.packets_end = None
+        self.start = self.declared_end = None
         if self.applies and stream.start_time is not None:
             self.start = stream.start_time * base
             if stream.duration:
                 self.declared_end = (stream.start_time + stream.duration) * base
+        self.last: av.Packet | None = None
         self.position = -1
         """Byte position of the last packet read."""
 
@@ -253,10 +254,15 @@ class _Timeline:
             return  # the flush packet
         if packet.pos is not None and packet.pos >= 0:
             self.position = packet.pos
-        if not self.applies or packet.pts is None or not packet.duration:
-            self.packets_end = None
-        else:
-            self.packets_end = (packet.pts + packet.duration) * packet.time_base
+        self.last = packet
+
+    @property
+    def packets_end(self) -> Fraction | None:
+        """Where the last packet's presentation ends."""
+        last = self.last
+        if not self.applies or last is None or last.pts is None or not last.duration:
+            return None
+        return (last.pts + last.duration) * last.time_base
 
     def before_start(self, frame: av.AudioFrame) -> int:
         """How many samples at the start of ``frame`` lie before the start."""
