@@ -6,8 +6,10 @@ priming and padding. Each :class:`FieldCase` says what a user must get back: the
 sentences of every part (a different sentence per part, so a lost part shows), the exact
 length that plays, or a refusal. Nothing is read from outside the given directory.
 
-Reuse: ``FieldAudio(tmp_dir)`` builds the files (cached per instance);
-:data:`JOINED`, :data:`DAMAGED`, :data:`PADDED` and :data:`REFUSED` list the cases.
+Reuse: ``FieldAudio(tmp_dir)`` builds the files (kept in ``tmp_dir`` and reused);
+:data:`JOINED`, :data:`DAMAGED`, :data:`PADDED` and :data:`REFUSED` list the cases, each
+built by ``case.build(field_audio)``; :data:`PADDING_MATRIX` lists tone encodes of every
+padded codec family; :func:`sample_count` and :func:`probed_seconds` ask ffmpeg and ffprobe.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.text import normalize
@@ -176,7 +178,6 @@ class FieldCase:
     """The exact length that plays, for padded codecs: duration and bill follow it."""
     refused: bool = False
     """A 400 on ``file``: ffmpeg's command line decodes nothing from it either."""
-    marks: tuple[object, ...] = field(default=())
 
     @property
     def billed_seconds(self) -> int | None:
