@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal, InvalidOperation
 
 MICRO_PER_USD = 1_000_000
@@ -10,9 +9,13 @@ BASIS_POINTS = 10_000
 
 
 def billable_seconds(duration: float, increment_seconds: int = 1) -> int:
-    """Audio seconds billed: the duration rounded up to whole increments (8.47 s -> 9 s)."""
-    # Round to the millisecond first so 10.0000001 s of float noise does not bill 11 s.
-    milliseconds = math.ceil(round(duration * 1000, 3))
+    """Audio seconds billed: the duration rounded up to whole increments (8.47 s -> 9 s).
+
+    The duration is measured to the nearest millisecond first, as it is reported: one
+    sample at 16 kHz (0.0625 ms) of resampler rounding or float noise past 10.000 s does
+    not bill 11 s, and 10.001 s does. Any audio at all bills one increment.
+    """
+    milliseconds = max(round(duration * 1000), 1) if duration > 0 else 0
     increment_ms = increment_seconds * 1000
     return -(-milliseconds // increment_ms) * increment_seconds
 

@@ -32,7 +32,7 @@ def as_json(transcript: Transcript, usage_seconds: int) -> dict[str, Any]:
     return {
         "text": transcript.text,
         "language": transcript.language,
-        "duration": round(transcript.duration, 2),
+        "duration": round(transcript.duration, 3),
         "usage": usage(usage_seconds),
     }
 
@@ -44,7 +44,7 @@ def as_verbose_json(
     body: dict[str, Any] = {
         "task": "transcribe",
         "language": LANGUAGE_NAMES.get(transcript.language, transcript.language),
-        "duration": round(transcript.duration, 2),
+        "duration": round(transcript.duration, 3),
         "text": transcript.text,
         "segments": [_segment_json(segment) for segment in transcript.segments],
     }
