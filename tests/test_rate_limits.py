@@ -57,6 +57,20 @@ def test_a_burst_across_a_minute_boundary_gets_only_the_bucket(
     assert refused.headers["retry-after-ms"] == "4500"
 
 
+def test_a_key_of_zero_rpm_is_always_refused_with_a_wait_under_a_minute(
+    timed, clock: FakeClock, make_caller: MakeCaller
+) -> None:
+    client, _ = timed
+    caller = make_caller(rpm=0)
+    for _ in range(2):
+        refused = create_job(client, caller)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "59"
+        assert refused.headers["x-ratelimit-limit-requests"] == "0"
+        assert refused.headers["x-ratelimit-remaining-requests"] == "0"
+        clock.advance(3600)
+
+
 def test_waiting_the_advertised_retry_after_is_enough(
     timed, clock: FakeClock, make_caller: MakeCaller
 ) -> None:

@@ -89,7 +89,12 @@ class RateLimitStore:
         self._lock = threading.Lock()
 
     def hit(self, key_id: str, rpm: int) -> RateLimitState:
-        """Take one request out of ``key_id``'s bucket of ``rpm``, if it holds one."""
+        """Take one request out of ``key_id``'s bucket of ``rpm``, if it holds one.
+
+        A key of ``rpm <= 0`` has no bucket: every request is refused, with nothing written
+        (an operator's way to pause a key without revoking it)."""
+        if rpm <= 0:
+            return RateLimitState(rpm, False, 0, 0, wait_micros=WINDOW_MICROS)
         now = round(self.clock() * MICROS)
         interval = emission_interval(rpm)
         latest = now + (rpm - 1) * interval  # the highest tat that still admits a request
