@@ -142,6 +142,20 @@ def test_retry_after_stays_under_a_minute_for_one_request_per_minute(
     assert create_job(client, caller).status_code == 201
 
 
+def test_a_key_of_no_requests_per_minute_is_refused_not_a_server_error(
+    timed, make_caller: MakeCaller
+) -> None:
+    """rpm 0 (a suspended key) divided by zero: every request was a 500 the SDKs retried."""
+    client, _ = timed
+    caller = make_caller(rpm=0)
+    for _ in range(2):
+        refused = create_job(client, caller)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"]["type"] == "rate_limit_error"
+        assert refused.headers["retry-after"] == "59"
+        assert refused.headers["x-ratelimit-limit-requests"] == "0"
+
+
 def test_concurrent_processes_never_share_more_than_the_bucket(
     settings, make_caller: MakeCaller, clock: FakeClock
 ) -> None:

@@ -89,7 +89,11 @@ class RateLimitStore:
         self._lock = threading.Lock()
 
     def hit(self, key_id: str, rpm: int) -> RateLimitState:
-        """Take one request out of ``key_id``'s bucket of ``rpm``, if it holds one."""
+        """Take one request out of ``key_id``'s bucket of ``rpm``, if it holds one. A key of
+        no requests per minute (``rpm`` 0, a suspended key) has no bucket: it is refused,
+        and nothing is written."""
+        if rpm <= 0:
+            return RateLimitState(0, False, 0, 0, wait_micros=WINDOW_MICROS)
         now = round(self.clock() * MICROS)
         interval = emission_interval(rpm)
         latest = now + (rpm - 1) * interval  # the highest tat that still admits a request
