@@ -210,6 +210,9 @@ class EventStream:
 
     def _transcribe(self) -> bytes:
         """Queue each segment's events; settle; return the ``done`` event (not yet queued)."""
+        # What the request's log line and metrics report (a failure sets the charge to 0).
+        self.state.audio_seconds = round(self.audio.duration, 3)
+        self.state.billed_micro_usd = self.charge.amount
         with self.charge.refunded_on_error():
             started = time.perf_counter()
             segments: list[Segment] = []
@@ -247,12 +250,16 @@ class EventStream:
         """What ends a failed stream (the charge is refunded by now, or left to
         reconciliation when the database is down): before the first event, the failure for
         the route to raise as a status; after it, the error event."""
+        self.state.billed_micro_usd = 0
         if not self._sent:
             return _Failed(exc)
         if isinstance(exc, ApiError):
             error = exc
         else:
-            logger.exception("transcription stream failed after its first event")
+            logger.exception(
+                "transcription stream failed after its first event",
+                extra={"request_id": self.charge.unit.request_id},
+            )
             error = ServerError(
                 "The server had an error while transcribing, so the stream ends here and "
                 "nothing is charged. Retry the request, and quote request id "
@@ -285,8 +292,6 @@ def respond(
     services.slots.acquire()  # a busy server answers 503 before touching the wallet
     try:
         charge = reserve(services, payer, unit, seconds)
-        state.audio_seconds = round(audio.duration, 3)
-        state.billed_micro_usd = charge.amount
         response_headers = {
             **headers,
             **STREAM_HEADERS,
