@@ -379,6 +379,10 @@ SPECS: tuple[EventSpec, ...] = (
         "http-api-translate-verbose-json.json", http_api_event, "POST", TRANSLATIONS_PATH,
         "Hk2vOnXeoAMEb8H=", form=transcribe_form("verbose_json"),
     ),
+    EventSpec(
+        "http-api-transcribe-stream.json", http_api_event, "POST", TRANSCRIPTIONS_PATH,
+        "Hk2vOoYfoAMEb9J=", form=transcribe_form("json", "whisper-1", ("stream", "true")),
+    ),
 )  # fmt: skip
 
 

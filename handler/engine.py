@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -98,9 +98,15 @@ class Engine:
             self._batched = BatchedInferencePipeline(model=self.model())
         return self._batched
 
-    @tracer.capture_method(capture_response=False)  # a transcript never goes to X-Ray
-    def transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
-        """Transcribe 16 kHz mono float32 samples; long audio goes through the batched pipeline."""
+    def stream(self, samples: np.ndarray, options: TranscribeOptions) -> Iterator[Segment]:
+        """Transcribe 16 kHz mono float32 samples, yielding each segment (ids from 0, in time
+        order) as soon as the model has decoded it: faster-whisper's segments are a lazy
+        generator, iterated here rather than materialised. Long audio wanted without segment
+        times goes through the batched pipeline, which yields a whole batch at a time.
+
+        Nothing runs until the first segment is asked for (loading the model included, which
+        raises :class:`ModelUnavailable`). Not traced: a generator resumed on other threads
+        would carry its X-Ray subsegment across them; :meth:`transcribe` is traced."""
         duration = len(samples) / SAMPLE_RATE
         kwargs = decode_options(self.settings, options)
         if uses_batched_pipeline(self.settings, duration, options):
@@ -109,7 +115,13 @@ class Engine:
             )
         else:
             segments, _info = self.model().transcribe(samples, **kwargs)
-        return Transcript(duration, [_segment(i, s) for i, s in enumerate(segments)])
+        for index, segment in enumerate(segments):
+            yield _segment(index, segment)
+
+    @tracer.capture_method(capture_response=False)  # a transcript never goes to X-Ray
+    def transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
+        """The whole transcript of :meth:`stream`, every segment materialised."""
+        return Transcript(len(samples) / SAMPLE_RATE, list(self.stream(samples, options)))
 
 
 def on_short_lived_thread(factory: Callable[[], T]) -> T:

@@ -116,6 +116,13 @@ class Idempotency:
         self.finished = True
         return (self.store.completion_item(self.record, stored(response)),)
 
+    def handed_over(self) -> None:
+        """A streamed response has taken the key over: its settlement stores the complete
+        stream (:meth:`completion`) or its refund releases the key (the unit's ``on_refund``),
+        on the stream's own thread and possibly after the client has gone; the dependency
+        must not release it when the route returns."""
+        self.finished = True
+
     def respond(self, content: Any, *, status_code: int = 200, headers: dict[str, str]) -> Response:
         """A JSON response, stored under the key first (routes that move no money)."""
         response = JSONResponse(content, status_code=status_code, headers=headers)

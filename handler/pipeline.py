@@ -21,11 +21,12 @@ The pieces compose, so each route drives them as its delivery needs:
           run.settle(*idempotency.completion(response))
       return response
 
-- a streaming response (``stream=true``) uses the steps: :func:`decode_input`, then
-  ``services.slots`` and :func:`reserve` before the first byte (so 402 and 503 are still
-  proper statuses), then inside the body's generator ``with charge.refunded_on_error():``
-  around the engine's segments, and ``charge.settle(...)`` once the final event is sent;
-  a failure mid-stream refunds.
+- a streamed response (``stream=true``, :mod:`handler.streaming`) uses the steps:
+  :func:`decode_input`, then ``services.slots.acquire()`` and :func:`reserve` before the first
+  byte (so 402 and 503 are still proper statuses), then on the stream's own thread
+  ``with charge.refunded_on_error():`` around the engine's segments, and
+  ``charge.settle(...)`` once the final event exists, before it is sent; a failure mid-stream
+  refunds, and the slot is released on every exit.
 - jobs (``handler.s3_events``) use the steps too, because a job's infrastructure failure
   keeps its reservation open for the platform's retry instead of refunding it.
 """
@@ -71,6 +72,11 @@ class TranscriptionRequest:
     granularities: Collection[Granularity] = ("segment",)
     task: Task = "transcribe"
     """``translate`` renders OpenAI's translation shapes (tiny.en: English in, English out)."""
+    stream: bool = False
+    """Answer with OpenAI's server-sent transcription events (``json`` and ``text`` only)."""
+    stream_segments: bool = False
+    """With ``stream``: a ``transcript.text.segment`` event after each segment's text (the
+    client asked for ``timestamp_granularities[]=segment``)."""
 
 
 @dataclass(frozen=True)
@@ -292,12 +298,7 @@ def run_engine(
     try:
         transcript = services.engine.transcribe(audio.samples, request.options)
     except ModelUnavailable as exc:
-        logger.error("model unavailable", extra={"reason": str(exc)})
-        raise ServiceUnavailable(
-            "The transcription model is not available on this server.",
-            code="model_unavailable",
-            headers={"Retry-After": "30"},
-        ) from exc
+        raise model_unavailable(exc) from exc
     engine_ms = (time.perf_counter() - engine_started) * 1000
     if request.task == "translate":
         rendered = render_translation(transcript, request.response_format)
@@ -306,3 +307,13 @@ def run_engine(
             transcript, request.response_format, audio.whole_seconds, request.granularities
         )
     return transcript, rendered, engine_ms
+
+
+def model_unavailable(exc: ModelUnavailable) -> ServiceUnavailable:
+    """The 503 for a server whose model is missing or unreadable, logged for the operator."""
+    logger.error("model unavailable", extra={"reason": str(exc)})
+    return ServiceUnavailable(
+        "The transcription model is not available on this server.",
+        code="model_unavailable",
+        headers={"Retry-After": "30"},
+    )

@@ -29,18 +29,30 @@ class TranscriptionSlots:
         self._semaphore = threading.BoundedSemaphore(size)
         self.wait_seconds = wait_seconds
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
+    def acquire(self) -> None:
+        """Take a slot, waiting up to ``wait_seconds``; 503 ``server_busy`` if none frees up.
+
+        The caller must :meth:`release` it on every exit: a streamed response holds its slot
+        from before its first byte until its engine has finished, on another thread."""
         if not self._semaphore.acquire(timeout=self.wait_seconds):
             raise ServiceUnavailable(
                 "The server is busy transcribing other requests. Please retry shortly.",
                 code="server_busy",
                 headers={"Retry-After": "5"},
             )
+
+    def release(self) -> None:
+        """Give back a slot taken with :meth:`acquire`."""
+        self._semaphore.release()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """A slot for the duration of the block (503 if none frees up in time)."""
+        self.acquire()
         try:
             yield
         finally:
-            self._semaphore.release()
+            self.release()
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,16 @@ TRANSCRIPTION_FIELDS = frozenset(
     {
         "file", "model", "language", "languages", "prompt", "response_format", "temperature",
         "timestamp_granularities", "chunking_strategy", "include", "keywords",
-        "known_speaker_names", "known_speaker_references",
-        "stream",  # accepted and ignored for now: streaming is being built separately
+        "known_speaker_names", "known_speaker_references", "stream",
     }
 )  # fmt: skip
 """``CreateTranscriptionRequest``'s properties in OpenAI's OpenAPI spec."""
 TRANSLATION_FIELDS = frozenset({"file", "model", "prompt", "response_format", "temperature"})
-"""``CreateTranslationRequest``'s properties in OpenAI's OpenAPI spec."""
+"""``CreateTranslationRequest``'s properties in OpenAI's OpenAPI spec (it has no ``stream``, so
+``stream`` on a translation is refused as unknown, like any field outside the spec)."""
+STREAM_FORMATS: frozenset[ResponseFormat] = frozenset({"json", "text"})
+"""Formats a transcription may stream (``stream=true``): OpenAI's events carry text; subtitles
+and verbose_json are sent whole."""
 LIST_FIELDS = frozenset(
     {
         "languages", "timestamp_granularities", "include", "keywords",
@@ -132,11 +135,36 @@ def validate_languages(languages: Iterable[str]) -> None:
             )
 
 
+def check_stream(response_format: ResponseFormat, granularities: Iterable[Granularity]) -> None:
+    """``stream=true`` is for ``json`` and ``text`` (400 on ``stream`` otherwise), with at most
+    ``segment`` times (its ``transcript.text.segment`` events; 400 for ``word``)."""
+    if response_format not in STREAM_FORMATS:
+        raise InvalidRequest(
+            f"stream=true works with response_format 'json' or 'text', not "
+            f"'{response_format}': the streamed events carry text, and srt, vtt and "
+            "verbose_json are sent whole. Leave stream out for this format.",
+            param="stream",
+            code="unsupported_value",
+        )
+    if "word" in granularities:
+        raise InvalidRequest(
+            "Word times are not streamed: with stream=true, timestamp_granularities may only "
+            "be 'segment' (one transcript.text.segment event per segment). For word times, ask "
+            "for response_format 'verbose_json' without stream.",
+            param="timestamp_granularities",
+            code="unsupported_value",
+        )
+
+
 def granularities_for(
-    response_format: ResponseFormat, asked: Iterable[Granularity]
+    response_format: ResponseFormat, asked: Iterable[Granularity], *, stream: bool = False
 ) -> tuple[Granularity, ...]:
-    """Timestamp granularities, accepted only with ``verbose_json`` (as OpenAI)."""
+    """Timestamp granularities, accepted only with ``verbose_json`` (as OpenAI), or as
+    ``segment`` with ``stream`` (see :func:`check_stream`)."""
     unique = tuple(dict.fromkeys(asked))
+    if stream:
+        check_stream(response_format, unique)
+        return unique or ("segment",)
     if unique and response_format != "verbose_json":
         raise InvalidRequest(
             "timestamp_granularities requires response_format 'verbose_json'.",
@@ -222,23 +250,29 @@ def transcription_request(
     granularities: Iterable[Granularity],
     languages: Iterable[str] = (),
     chunking: ChunkingStrategy | None = None,
+    stream: bool = False,
 ) -> TranscriptionRequest:
     """Validate the client's fields (404 for the model, 400 otherwise) into a request."""
     resolve_model(model)
     validate_language(language)
     validate_languages(languages)
     fmt = supported_format(response_format)
-    chosen = granularities_for(fmt, granularities)
+    asked = tuple(granularities)
+    chosen = granularities_for(fmt, asked, stream=stream)
     return TranscriptionRequest(
         options=TranscribeOptions(
             initial_prompt=prompt or None,
             temperature=temperature,
             word_timestamps="word" in chosen,
-            segment_timestamps=fmt in TIMED_FORMATS,
+            # A stream sends each segment as it is decoded, so it decodes in order: the batched
+            # pipeline would hold every segment of a batch (minutes of audio) until its end.
+            segment_timestamps=fmt in TIMED_FORMATS or stream,
             chunking=chunking,
         ),
         response_format=fmt,
         granularities=chosen,
+        stream=stream,
+        stream_segments=stream and "segment" in asked,
     )
 
 

@@ -25,7 +25,7 @@ from handler.stores.dynamo import client as dynamodb_client
 from handler.stores.keys import ApiKey
 from handler.stores.schema import TABLES, table_name
 from handler.stores.tables import create_tables
-from tests.support.audio import SPEECH_SENTENCES, convert, speak
+from tests.support.audio import HARVARD_SENTENCES, SPEECH_SENTENCES, convert, speak
 
 SPEECH_TEXT = SPEECH_SENTENCES[0]
 
@@ -153,6 +153,25 @@ def speech_wav(audio_dir: Path) -> Path:
 def short_speech_wav(audio_dir: Path) -> Path:
     """About a second of synthetic speech: for tests that transcribe many times."""
     return speak("Thank you.", audio_dir / "short-speech.wav")
+
+
+@pytest.fixture(scope="session")
+def two_sentences_wav(audio_dir: Path) -> Path:
+    """Both :data:`SPEECH_SENTENCES` with a second of silence between them: two segments,
+    spoken slowly enough for tiny.en to get most words of the second one right."""
+    first = speak(SPEECH_SENTENCES[0], audio_dir / "first-sentence.wav", words_per_minute=120)
+    second = speak(SPEECH_SENTENCES[1], audio_dir / "second-sentence.wav", words_per_minute=120)
+    first_and_gap = audio_dir / "first-sentence-gap.wav"
+    target = audio_dir / "two-sentences.wav"
+    subprocess.run(["sox", str(first), str(first_and_gap), "pad", "0", "1"], check=True)
+    subprocess.run(["sox", str(first_and_gap), str(second), str(target)], check=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def long_speech_wav(audio_dir: Path) -> Path:
+    """About 70 s of speech (:data:`HARVARD_SENTENCES`): three decoding windows."""
+    return speak(" ".join(HARVARD_SENTENCES), audio_dir / "harvard-sentences.wav")
 
 
 @pytest.fixture(scope="session")

@@ -65,8 +65,8 @@ class Expected:
 
     status: int
     kind: str
-    """``json``, ``verbose_json``, ``translation_verbose_json``, ``text``, ``srt``, ``models``,
-    ``health`` or ``error``."""
+    """``json``, ``verbose_json``, ``translation_verbose_json``, ``text``, ``srt``, ``stream``,
+    ``models``, ``health`` or ``error``."""
     error_type: str | None = None
     error_code: str | None = None
     error_param: str | None = None
@@ -86,6 +86,7 @@ EXPECTED: dict[str, Expected] = {
         404, "error", "not_found", "model_not_found", error_param="model"
     ),
     "http-api-translate-verbose-json.json": Expected(200, "translation_verbose_json"),
+    "http-api-transcribe-stream.json": Expected(200, "stream", content_type="text/event-stream"),
 }
 
 
@@ -355,6 +356,19 @@ def check_content(expected: Expected, body: bytes) -> None:
         text = body.decode()
         assert not text.lstrip().startswith("{")
         assert word_error_rate(SPOKEN_TEXT, text) <= MAX_WER, text
+    elif expected.kind == "stream":
+        # Mangum buffers the stream: every event is in the one body, the done event last.
+        events = [
+            json.loads(block.removeprefix("data: "))
+            for block in body.decode().split("\n\n")
+            if block
+        ]
+        *deltas, done = events
+        assert deltas and {e["type"] for e in deltas} == {"transcript.text.delta"}
+        assert done["type"] == "transcript.text.done"
+        assert done["text"] == "".join(e["delta"] for e in deltas)
+        assert done["usage"]["type"] == "duration" and done["usage"]["seconds"] > 0
+        assert word_error_rate(SPOKEN_TEXT, done["text"]) <= MAX_WER, done["text"]
     elif expected.kind == "srt":
         cues = parse_srt(body.decode())
         transcript = " ".join(text for _, _, text in cues)

@@ -31,8 +31,10 @@ import webvtt
 from playwright.sync_api import Browser, Page, Request, expect
 
 import handler.app
+from handler.api import create_app
 from handler.config import REPO_ROOT, Settings
 from handler.devstack import free_port, wait_for_port
+from handler.engine import Engine
 from handler.routes.page import CONTENT_SECURITY_POLICY, MEDIA_TYPES
 from handler.services import Services
 from tests.conftest import MakeCaller
@@ -44,8 +46,10 @@ from tests.support.browser import (
     chromium,
     watch_console,
 )
+from tests.support.engines import MidStreamFailingEngine, PausingEngine
 from tests.support.gateway import rest_api_stage
 from tests.support.money import assert_money_invariants
+from tests.support.server import serving
 from tests.support.text import normalize, word_error_rate
 
 STATIC_DIR = REPO_ROOT / "handler" / "static"
@@ -292,6 +296,135 @@ def _screenshot(page: Page) -> None:
     page.screenshot(path=ARTIFACTS / "page.png", full_page=True)
     if UPDATE_DOCS:
         page.screenshot(path=DOCS_SCREENSHOT, full_page=True)
+
+
+# ------------------------------------------------------------------------- streaming
+
+
+def sse_events(body: bytes) -> list[dict[str, Any]]:
+    """The events of a ``text/event-stream`` body (one ``data:`` line each)."""
+    return [json.loads(b.removeprefix("data: ")) for b in body.decode().split("\n\n") if b]
+
+
+def test_segment_times_show_the_text_as_it_is_decoded_then_play_along_and_download(
+    tab: Tab,
+    settings: Settings,
+    engine: Engine,
+    make_caller: MakeCaller,
+    two_sentences_wav: Path,
+) -> None:
+    """With segment times only, the page streams: the first sentence is on the page while the
+    engine (paused after its first segment) has not decoded the second; then the result, the
+    downloads and the listening along work from the streamed events alone."""
+    pausing = PausingEngine(engine, after=1)
+    services = Services.from_settings(settings, pausing)
+    caller = make_caller(credit_micro_usd=1_000_000)
+    page = tab.page
+    with serving(create_app(services)) as url:
+        tab.open(url + "/")
+        tab.enter_key(caller.secret)
+        expect(page.locator("#wallet-balance")).to_have_text("$1.00")
+        tab.choose(two_sentences_wav)  # segment times only
+        with page.expect_response(lambda r: r.url.endswith(TRANSCRIPTIONS)) as answer:
+            page.click("#transcribe")
+        assert pausing.paused.wait(TIMEOUT_MS / 1000), "the engine never reached the pause"
+        # Text before the final result: the first sentence only, the work still going on.
+        partial = page.locator("#partial")
+        expect(partial).to_be_visible()
+        expect(partial).not_to_have_text("")
+        assert word_error_rate(SPEECH_SENTENCES[0], partial.inner_text()) <= MAX_WER
+        expect(page.locator("#result-section")).to_be_hidden()
+        expect(page.locator("#busy")).to_be_visible()
+        expect(page.locator("#status")).to_contain_text("Transcribing")
+        pausing.resume.set()
+
+        expect(page.locator("#result-section")).to_be_visible()
+        expect(partial).to_be_hidden()
+        expect(page.locator("#busy")).to_be_hidden()
+        response = answer.value
+        assert response.status == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(response.body())
+        segments = [e for e in events if e["type"] == "transcript.text.segment"]
+        done = events[-1]
+        assert done["type"] == "transcript.text.done" and len(segments) == 2
+
+        # The lines, with their times, from the segment events.
+        lines = page.locator("#segments li")
+        expect(lines).to_have_count(len(segments))
+        assert word_error_rate(" ".join(SPEECH_SENTENCES), done["text"]) <= MAX_WER
+        for line, segment in zip(lines.all(), segments, strict=True):
+            expect(line.locator(".text")).to_have_text(segment["text"].strip())
+        expect(page.locator("#words-details")).to_be_hidden()
+        expect(page.locator("#result-duration")).to_have_text(re.compile(r"^\d+:\d\d\.\d\d$"))
+
+        # What it cost, and the balance after it.
+        [charge] = [e for e in services.wallets.all_entries(caller.key.wallet_id) if e.amount < 0]
+        billed = int(response.headers["x-tinyscribe-billed-seconds"])
+        assert billed == done["usage"]["seconds"] == charge.audio_seconds
+        expect(page.locator("#result-billed")).to_have_text(f"{billed} seconds")
+        expect(page.locator("#result-cost")).to_have_text(usd(-charge.amount))
+        balance = services.wallets.get(caller.key.wallet_id).balance
+        expect(page.locator("#wallet-balance")).to_have_text(usd(balance))
+
+        # Downloads from the streamed events: subtitles with the segments' times.
+        files = {}
+        for suffix in ("txt", "srt", "vtt", "json"):
+            with page.expect_download() as download:
+                page.click(f"#download-{suffix}")
+            files[suffix] = Path(download.value.path()).read_text(encoding="utf-8")
+        assert files["txt"] == done["text"] + "\n"
+        assert json.loads(files["json"]) == {
+            "text": done["text"],
+            "segments": [{k: s[k] for k in ("id", "start", "end", "text")} for s in segments],
+            "usage": done["usage"],
+        }
+        cues = list(srt.parse(files["srt"]))
+        assert [(c.start.total_seconds(), c.end.total_seconds(), c.content) for c in cues] == [
+            (s["start"], s["end"], s["text"].strip()) for s in segments
+        ]
+        captions = webvtt.from_string(files["vtt"])
+        assert [c.text for c in captions] == [s["text"].strip() for s in segments]
+
+        # Listening along: the second line plays from its start and is highlighted.
+        lines.nth(1).locator(".text").click()
+        page.wait_for_function(
+            "start => document.getElementById('player').currentTime > start + 0.3",
+            arg=segments[1]["start"],
+        )
+        expect(lines.nth(1)).to_have_class(re.compile(r"\bcurrent\b"))
+        page.evaluate("document.getElementById('player').pause()")
+    assert len(tab.transcription_requests()) == 1, "a download must not transcribe again"
+    assert_money_invariants(services.wallets, caller.key.wallet_id)
+    assert tab.console.errors() == []
+
+
+def test_a_stream_that_fails_midway_says_so_and_nothing_is_charged(
+    tab: Tab,
+    settings: Settings,
+    engine: Engine,
+    make_caller: MakeCaller,
+    two_sentences_wav: Path,
+) -> None:
+    services = Services.from_settings(settings, MidStreamFailingEngine(engine, after=1))
+    caller = make_caller()
+    page = tab.page
+    with serving(create_app(services)) as url:
+        tab.open(url + "/")
+        tab.enter_key(caller.secret)
+        tab.choose(two_sentences_wav)
+        page.click("#transcribe")
+        expect(page.locator("#error-title")).to_have_text(
+            "The server failed on this request (a failed request is not charged). Try again."
+        )
+        expect(page.locator("#error-detail")).to_contain_text("nothing is charged")
+        expect(page.locator("#result-section")).to_be_hidden()
+        expect(page.locator("#partial")).to_be_hidden()
+        expect(page.locator("#transcribe")).to_be_enabled()
+        expect(page.locator("#usage-rows")).to_contain_text("Refund")
+    assert services.wallets.get(caller.key.wallet_id).balance == 1_000_000
+    assert_money_invariants(services.wallets, caller.key.wallet_id)
+    assert tab.console.errors() == []
 
 
 # -------------------------------------------------------------------------------- errors

@@ -19,7 +19,12 @@ from handler.config import Settings
 from handler.engine import decode_options, vad_options
 from handler.errors import InvalidRequest
 from handler.transcript import TranscribeOptions, VadParameters
-from handler.validation import REFUSED_FIELDS, TRANSCRIPTION_FIELDS, chunking_strategy
+from handler.validation import (
+    REFUSED_FIELDS,
+    TRANSCRIPTION_FIELDS,
+    chunking_strategy,
+    transcription_request,
+)
 from tests.conftest import SPEECH_TEXT, Caller
 from tests.support.audio import convert
 from tests.support.money import assert_money_invariants
@@ -418,3 +423,29 @@ def test_curl_plain_request(server, caller, speech_mp3):
     body, _, status = completed.stdout.rpartition("\n")
     assert status == "200"
     assert word_error_rate(SPEECH_TEXT, body) <= 0.25
+
+
+def test_a_stream_decodes_in_order_and_sends_segment_events_only_when_asked() -> None:
+    """The batched pipeline would hold a whole batch (minutes of audio) before its first
+    segment, so a stream of json or text decodes in order, as the timed formats do."""
+
+    def request(stream: bool, granularities: list[str]):  # type: ignore[no-untyped-def]
+        return transcription_request(
+            model="whisper-1",
+            language=None,
+            prompt=None,
+            response_format="json",
+            temperature=0.0,
+            granularities=granularities,  # type: ignore[arg-type]
+            stream=stream,
+        )
+
+    plain, streamed, with_segments = (
+        request(False, []),
+        request(True, []),
+        request(True, ["segment"]),
+    )
+    assert not plain.options.segment_timestamps  # a minute or more of text may be batched
+    assert streamed.stream and streamed.options.segment_timestamps
+    assert not streamed.stream_segments
+    assert with_segments.stream_segments and not with_segments.options.word_timestamps

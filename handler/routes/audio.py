@@ -16,7 +16,7 @@ from fastapi import Request, UploadFile
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from handler import pipeline
+from handler import pipeline, streaming
 from handler.deps import MultipartDep
 from handler.idempotency import Idempotency
 from handler.pipeline import TranscriptionRequest
@@ -45,6 +45,16 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     },
 }
 """OpenAPI: the media types of the five response formats."""
+
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The text in the requested format; with `stream=true`, server-sent "
+        "events (`transcript.text.delta`, `transcript.text.segment` when asked for, then "
+        "`transcript.text.done` or `error`)",
+        "content": {**RESPONSES[200]["content"], "text/event-stream": {}},
+    },
+}
+"""OpenAPI: the transcription route's media types, the event stream included."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +109,8 @@ def serve(
     """Answer a validated audio request: 413 for an oversize file, then the pipeline (decode,
     reserve, transcribe, render; refund on failure) charging ``caller``'s wallet per second of
     audio once the response exists (stored under the ``Idempotency-Key`` in the same
-    transaction when there is one), with the rate-limit and billing headers."""
+    transaction when there is one), with the rate-limit and billing headers. A request with
+    ``stream`` gets the events of :mod:`handler.streaming` as they are decoded."""
     check_file_size(
         file.size,
         services.settings.max_upload_bytes,
@@ -107,11 +118,27 @@ def serve(
         path="synchronous requests",
         hint=ASYNC_HINT,
     )
+    payer = pipeline.Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg")
+    if transcription.stream:
+        stream = streaming.respond(
+            services,
+            file.file,
+            transcription,
+            payer=payer,
+            unit=idempotency.unit(),
+            max_seconds=services.settings.max_sync_audio_seconds,
+            too_long_hint=ASYNC_HINT,
+            headers=request.state.rate_limit_headers,
+            settlement=idempotency.completion,  # the whole stream, stored as it is settled
+            state=request.state,
+        )
+        idempotency.handed_over()
+        return stream
     with pipeline.transcription(
         services,
         file.file,
         transcription,
-        payer=pipeline.Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg"),
+        payer=payer,
         unit=idempotency.unit(),
         max_seconds=services.settings.max_sync_audio_seconds,
         too_long_hint=ASYNC_HINT,

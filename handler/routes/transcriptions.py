@@ -9,7 +9,7 @@ from fastapi.responses import Response
 
 from handler.deps import LimitedCallerDep, ServicesDep
 from handler.idempotency import IdempotencyDep
-from handler.routes.audio import RESPONSES, FormFields, form_fields, serve
+from handler.routes.audio import STREAM_RESPONSES, FormFields, form_fields, serve
 from handler.transcript import MAX_PROMPT_CHARS, Granularity
 from handler.validation import (
     TRANSCRIPTION_FIELDS,
@@ -22,6 +22,17 @@ router = APIRouter(tags=["audio"])
 
 DESCRIPTION = """Transcribe English speech, charging the caller's wallet per second of audio.
 
+With `stream=true` (`response_format` `json` or `text`) the answer is `text/event-stream`:
+OpenAI's transcription events, one `data: {...}` line each, sent as each segment is decoded:
+`{"type": "transcript.text.delta", "delta"}` per segment; with
+`timestamp_granularities[]=segment` also `{"type": "transcript.text.segment", "id": "seg_0",
+"start", "end", "text"}` after it (no `speaker`: Whisper tiny.en does not diarize); then
+`{"type": "transcript.text.done", "text", "usage": {"type": "duration", "seconds"}}`. A failure
+after the first event ends the stream with `{"type": "error", "error": {"message", "type",
+"param", "code"}}` and nothing is charged. Bad input, 402, 413, 429 and 503 are statuses as
+usual. `stream=true` with `srt`, `vtt` or `verbose_json`, or with word times, is a 400. Behind
+API Gateway (Lambda) the events arrive all at once, when the transcription is complete.
+
 Every field of OpenAI's transcription request is honoured or refused with a 400 naming it:
 `include[]` (per-token logprobs are not exposed), `keywords[]`,
 `known_speaker_names[]`, `known_speaker_references[]` and `response_format=diarized_json`
@@ -32,7 +43,7 @@ List fields are read under both `name[]` and `name`; `chunking_strategy` also as
 TranscriptionFormDep = Annotated[FormFields, Depends(form_fields(TRANSCRIPTION_FIELDS))]
 
 
-@router.post("/v1/audio/transcriptions", responses=RESPONSES, description=DESCRIPTION)
+@router.post("/v1/audio/transcriptions", responses=STREAM_RESPONSES, description=DESCRIPTION)
 def create_transcription(
     request: Request,
     caller: LimitedCallerDep,
@@ -53,8 +64,9 @@ def create_transcription(
     response_format: Annotated[
         RequestedFormat,
         Form(
-            description="json and text decode audio of a minute or more in batches (fastest); "
-            "srt, vtt and verbose_json decode it in order, for sentence-level timings. "
+            description="json and text decode audio of a minute or more in batches (fastest), "
+            "unless streamed; srt, vtt and verbose_json decode it in order, for sentence-level "
+            "timings. "
             "diarized_json is refused (no diarization)."
         ),
     ] = "json",
@@ -76,6 +88,14 @@ def create_transcription(
             "speech is decoded; billing still counts every second of the file.",
         ),
     ] = None,
+    stream: Annotated[
+        bool,
+        Form(
+            description="Send the text as server-sent events while it is decoded "
+            "(transcript.text.delta, then transcript.text.done), with response_format json or "
+            "text; add timestamp_granularities[]=segment for transcript.text.segment events."
+        ),
+    ] = False,
 ) -> Response:
     """Transcribe an uploaded file, charging the caller's wallet per second of audio."""
     transcription = transcription_request(
@@ -87,5 +107,6 @@ def create_transcription(
         granularities=[*(timestamp_granularities or []), *(timestamp_granularities_bare or [])],
         languages=[*(languages or []), *(languages_bare or [])],
         chunking=chunking_strategy(chunking_strategy_field, form.nested("chunking_strategy")),
+        stream=stream,
     )
     return serve(request, caller, services, idempotency, file, transcription)

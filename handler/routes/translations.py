@@ -26,8 +26,9 @@ This server runs Whisper tiny.en, an English-only model: English speech comes ba
 text (as whisper-1 does for English input). **Other languages are not supported**: their
 speech is not translated. Takes OpenAI's translation fields (`file`, `model`, `prompt`,
 `response_format`, `temperature`); any other field is refused as unknown
-(`unknown_parameter`). `json` is `{"text"}`; `verbose_json` has `task: "translate"`,
-`language: "english"`, `duration`, `text` and `segments`."""
+(`unknown_parameter`), `stream` included: OpenAI's translation request has no `stream`.
+`json` is `{"text"}`; `verbose_json` has `task: "translate"`, `language: "english"`,
+`duration`, `text` and `segments`."""
 
 TranslationFormDep = Annotated[FormFields, Depends(form_fields(TRANSLATION_FIELDS))]
 

@@ -91,8 +91,44 @@ export function getUsage(key, limit = 8) {
 }
 
 /**
+ * Server-sent events read from a body that grows (XMLHttpRequest's responseText while it loads):
+ * each call of `read` returns the events completed since the last one. Only `data` lines count
+ * (joined with newlines, as the SSE standard says); a `[DONE]` line is skipped.
+ */
+export class EventReader {
+  constructor() {
+    this.offset = 0;
+  }
+
+  /**
+   * @param {string} body everything received so far
+   * @returns {object[]} the events (parsed JSON) completed since the last call
+   */
+  read(body) {
+    const events = [];
+    const text = body.replaceAll("\r\n", "\n");
+    for (let end = text.indexOf("\n\n", this.offset); end !== -1; end = text.indexOf("\n\n", this.offset)) {
+      const block = text.slice(this.offset, end);
+      this.offset = end + 2;
+      const data = block
+        .split("\n")
+        .filter((line) => line.startsWith("data:"))
+        .map((line) => line.slice(line.startsWith("data: ") ? 6 : 5))
+        .join("\n");
+      if (data && data !== "[DONE]") events.push(JSON.parse(data));
+    }
+    return events;
+  }
+}
+
+/** HTTP status an error event stands for (the stream itself answered 200). */
+const STREAM_ERROR_STATUS = { service_unavailable: 503, rate_limit_error: 429 };
+
+/**
  * @typedef {object} Outcome
- * @property {object} result the verbose_json body: text, duration, segments, words?, usage
+ * @property {object} result verbose_json (text, duration, segments, words?, usage) or, when
+ *   streamed, what the events carried: {text, segments: [{id, start, end, text}], usage}
+ * @property {boolean} streamed whether the text arrived as server-sent events
  * @property {number|null} billedSeconds from x-tinyscribe-billed-seconds
  * @property {number|null} costMicroUsd from x-tinyscribe-cost-micro-usd
  * @property {string|null} requestId from x-request-id
@@ -101,17 +137,20 @@ export function getUsage(key, limit = 8) {
 /**
  * Transcribe `file`: the one place that talks to POST v1/audio/transcriptions.
  *
- * It asks for verbose_json (segment times always, word times when asked), so the page can
- * play along and build every download from this one billed answer. Progress, partial text and
- * the final result go through the callbacks; the returned promise settles with the same
- * outcome, or rejects with an ApiError. A streamed response (stream=true, server-sent
- * `transcript.text.delta` events) belongs here too: it would call `onPartial` per delta.
+ * With `stream` it asks for `json` with `stream=true` and `timestamp_granularities[]=segment`:
+ * the server sends a `transcript.text.delta` event as each segment is decoded (`onPartial`
+ * gets the text so far), a `transcript.text.segment` event with its times, then
+ * `transcript.text.done`. Without it, `verbose_json` with segment and word times, in one piece.
+ * Either way the page plays along and builds every download from this one billed answer.
+ * Progress, partial text and the final result go through the callbacks; the returned promise
+ * settles with the same outcome, or rejects with an ApiError (an `error` event included).
  *
  * @param {object} request
  * @param {string} request.key
  * @param {Blob} request.file
  * @param {string} request.filename
- * @param {("segment"|"word")[]} request.granularities
+ * @param {boolean} request.stream segment times only, the text shown as it is decoded
+ * @param {("segment"|"word")[]} request.granularities when not streamed
  * @param {string} [request.prompt]
  * @param {object} [callbacks]
  * @param {(progress: {phase: "upload"|"transcribe", loaded: number, total: number}) => void} [callbacks.onProgress]
@@ -123,9 +162,15 @@ export function transcribe(request, { onProgress, onPartial, onResult } = {}) {
   const form = new FormData();
   form.append("file", request.file, request.filename);
   form.append("model", MODEL);
-  form.append("response_format", "verbose_json");
-  for (const granularity of request.granularities) {
-    form.append("timestamp_granularities[]", granularity);
+  if (request.stream) {
+    form.append("response_format", "json");
+    form.append("stream", "true");
+    form.append("timestamp_granularities[]", "segment");
+  } else {
+    form.append("response_format", "verbose_json");
+    for (const granularity of request.granularities) {
+      form.append("timestamp_granularities[]", granularity);
+    }
   }
   if (request.prompt) form.append("prompt", request.prompt);
 
@@ -133,35 +178,88 @@ export function transcribe(request, { onProgress, onPartial, onResult } = {}) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "v1/audio/transcriptions");
     xhr.setRequestHeader("Authorization", `Bearer ${request.key}`);
-    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("Accept", request.stream ? "text/event-stream" : "application/json");
     const total = request.file.size;
+    const header = (name) => xhr.getResponseHeader(name);
+    const failure = (message) => new ApiError({ status: xhr.status, message, requestId: header("x-request-id") });
+    const events = new EventReader();
+    const streamed = { text: "", segments: [], done: null, error: null };
+    let malformed = false;
+
+    /** Take in the events received so far (a 200 only: errors come as one envelope). */
+    const consume = () => {
+      if (!request.stream || xhr.status !== 200 || malformed) return;
+      let received;
+      try {
+        received = events.read(xhr.responseText);
+      } catch {
+        malformed = true;
+        return;
+      }
+      for (const event of received) {
+        if (event.type === "transcript.text.delta") {
+          streamed.text += event.delta;
+          onPartial?.(streamed.text);
+        } else if (event.type === "transcript.text.segment") {
+          streamed.segments.push({ id: event.id, start: event.start, end: event.end, text: event.text });
+        } else if (event.type === "transcript.text.done") {
+          streamed.done = event;
+        } else if (event.type === "error") {
+          streamed.error = event.error ?? {};
+        }
+      }
+    };
+
     xhr.upload.addEventListener("progress", (event) => {
       onProgress?.({ phase: "upload", loaded: event.loaded, total: event.lengthComputable ? event.total : total });
     });
     xhr.upload.addEventListener("load", () => {
       onProgress?.({ phase: "transcribe", loaded: total, total });
     });
+    xhr.addEventListener("progress", consume);
     xhr.addEventListener("load", () => {
-      const header = (name) => xhr.getResponseHeader(name);
       if (xhr.status < 200 || xhr.status >= 300) {
         reject(errorFrom(xhr.status, header, xhr.responseText));
         return;
       }
       let result;
-      try {
-        result = JSON.parse(xhr.responseText);
-      } catch {
-        reject(new ApiError({ status: xhr.status, message: "The server's answer was not JSON.", requestId: header("x-request-id") }));
-        return;
+      if (request.stream) {
+        consume();
+        if (streamed.error) {
+          const error = streamed.error;
+          reject(new ApiError({
+            status: STREAM_ERROR_STATUS[error.type] ?? 500,
+            message: error.message || "The transcription failed.",
+            type: error.type ?? null,
+            code: error.code ?? null,
+            param: error.param ?? null,
+            requestId: header("x-request-id"),
+          }));
+          return;
+        }
+        if (malformed || !streamed.done) {
+          reject(failure(malformed
+            ? "The server's events could not be read."
+            : "The transcription ended before it was complete."));
+          return;
+        }
+        result = { text: streamed.done.text, segments: streamed.segments, usage: streamed.done.usage };
+      } else {
+        try {
+          result = JSON.parse(xhr.responseText);
+        } catch {
+          reject(failure("The server's answer was not JSON."));
+          return;
+        }
       }
       const number = (name) => (header(name) === null ? null : Number(header(name)));
       const outcome = {
         result,
+        streamed: request.stream,
         billedSeconds: number("x-tinyscribe-billed-seconds") ?? result.usage?.seconds ?? null,
         costMicroUsd: number("x-tinyscribe-cost-micro-usd"),
         requestId: header("x-request-id"),
       };
-      onPartial?.(result.text);
       onResult?.(outcome);
       resolve(outcome);
     });

@@ -63,6 +63,8 @@ const state = {
   words: [],
   currentLine: -1,
   currentWord: -1,
+  /** whether the audio's duration is to be read from the player (a streamed result) */
+  durationFromPlayer: false,
 };
 
 // ----------------------------------------------------------------------------- the key
@@ -260,8 +262,16 @@ function onProgress({ phase, loaded, total }) {
   }
 }
 
+/** The text decoded so far, while the server streams it. */
 function onPartial(text) {
   ui.partial.textContent = text;
+  ui.partial.hidden = false;
+  ui.status.textContent = "Transcribing… the text so far:";
+}
+
+function clearPartial() {
+  ui.partial.hidden = true;
+  ui.partial.textContent = "";
 }
 
 async function startTranscription() {
@@ -280,6 +290,7 @@ async function startTranscription() {
   const audio = state.audio;
   const words = /** @type {HTMLInputElement} */ (document.getElementById("granularity-word")).checked;
   setBusy(true);
+  clearPartial();
   ui.progress.value = 0;
   ui.status.textContent = "Uploading… 0%";
   try {
@@ -288,6 +299,8 @@ async function startTranscription() {
         key,
         file: audio,
         filename: audio.name,
+        // Segment times stream (the text appears as it is decoded); word times do not.
+        stream: !words,
         granularities: words ? ["segment", "word"] : ["segment"],
         prompt: ui.prompt.value.trim(),
       },
@@ -296,6 +309,7 @@ async function startTranscription() {
     showResult(outcome, audio);
     ui.status.textContent = "Done.";
   } catch (error) {
+    clearPartial();
     ui.status.textContent = "";
     const wallet = error.status === 402 ? await refreshWallet() : null;
     showError(describeError(error, { wallet }));
@@ -312,10 +326,12 @@ function showResult({ result, billedSeconds, costMicroUsd }, audio) {
   if (state.playerUrl) URL.revokeObjectURL(state.playerUrl);
   state.playerUrl = URL.createObjectURL(audio);
   ui.player.src = state.playerUrl;
-  ui.duration.textContent = formatClock(result.duration ?? 0);
+  // verbose_json says how long the audio is; the streamed events do not, the player does.
+  ui.duration.textContent = result.duration == null ? "…" : formatClock(result.duration);
+  state.durationFromPlayer = result.duration == null;
   ui.billed.textContent = billedSeconds == null ? "not reported" : formatSeconds(billedSeconds);
   ui.cost.textContent = costMicroUsd == null ? "not reported" : formatUsd(costMicroUsd);
-  ui.partial.hidden = true;
+  clearPartial();
   showDownloads(result, audio.name);
   showTranscript(result);
 }
@@ -438,6 +454,12 @@ function setupTranscript() {
   });
   ui.player.addEventListener("timeupdate", highlight);
   ui.player.addEventListener("seeked", highlight);
+  ui.player.addEventListener("loadedmetadata", () => {
+    if (!state.durationFromPlayer) return;
+    // A browser's own recording (webm) may not know its length: say so rather than guess.
+    const duration = ui.player.duration;
+    ui.duration.textContent = Number.isFinite(duration) ? formatClock(duration) : "not known";
+  });
 }
 
 // ------------------------------------------------------------------------------- start

@@ -5,6 +5,8 @@
 // "transcriptions" or "translations". The audio is uploaded with toFile(...), the upload form
 // openai-node can retry. Prints one JSON line: each call's result (or error status and body) and
 // the request headers the SDK sent (the Authorization value blanked), from the fetch it was given.
+// A call with `stream: true` iterates the SDK's Stream as an application would: its result is
+// {ok, events} (and error and status when the stream ended with an error).
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -33,11 +35,17 @@ const audio = await readFile(request.audio);
 const results = [];
 for (const { endpoint, params } of request.calls) {
   const file = await toFile(audio, basename(request.audio));
+  const events = [];
   try {
     const result = await client.audio[endpoint].create({ file, ...params });
-    results.push({ ok: true, result });
+    if (params.stream) {
+      for await (const event of result) events.push(event);
+      results.push({ ok: true, events });
+    } else {
+      results.push({ ok: true, result });
+    }
   } catch (error) {
-    results.push({ ok: false, status: error.status ?? null, error: error.error ?? String(error) });
+    results.push({ ok: false, status: error.status ?? null, error: error.error ?? String(error), events });
   }
 }
 console.log(JSON.stringify({ results, sentHeaders }));
