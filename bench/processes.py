@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
+from bench import procstats
+from bench.worker import PREFIX
 from handler.config import REPO_ROOT, Settings
 from handler.devstack import free_port, start_dynamodb_local, use_local_aws, wait_for_port
-from tests.bench import procstats
-from tests.bench.worker import PREFIX
 
 BENCH_PYTHON = "TINYSCRIBE_BENCH_PYTHON"
 GRANT_MICRO_USD = 1_000_000_000  # $1000: never the limit in a benchmark
@@ -49,12 +49,12 @@ def pinned(command: list[str], cpus: str | None) -> list[str]:
 
 
 class Worker:
-    """A ``tests.bench.worker`` subprocess and its JSON-lines protocol."""
+    """A ``bench.worker`` subprocess and its JSON-lines protocol."""
 
     def __init__(self, kind: str, threads: int, cpus: str | None = None, **env: str) -> None:
         self.kind, self.threads, self.cpus = kind, threads, cpus
         self.process = subprocess.Popen(
-            pinned([measuring_python(), "-m", "tests.bench.worker", kind], cpus),
+            pinned([measuring_python(), "-m", "bench.worker", kind], cpus),
             cwd=REPO_ROOT,
             env=bench_env(threads, **env),
             stdin=subprocess.PIPE,

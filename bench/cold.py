@@ -1,7 +1,7 @@
 """Cold start: a fresh process from nothing to its first transcript, phase by phase.
 
-``python -m tests.bench.cold engine FILE`` imports faster-whisper, loads the model and
-transcribes FILE; ``python -m tests.bench.cold lambda FILE SECRET`` imports
+``python -m bench.cold engine FILE`` imports faster-whisper, loads the model and
+transcribes FILE; ``python -m bench.cold lambda FILE SECRET`` imports
 ``handler.app`` (Lambda's init phase) and sends FILE through ``lambda_handler`` in an
 API Gateway v2 event (the first invocation, which loads the model lazily). Prints one
 ``@@ {json}`` line with the phases in seconds.
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import procstats
-from tests.bench.worker import PREFIX
+from bench import procstats
+from bench.worker import PREFIX
 
 
 def cold_engine(path: Path) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def cold_engine(path: Path) -> dict[str, Any]:
 def cold_lambda(path: Path, secret: str) -> dict[str, Any]:
     """Lambda init (import ``handler.app``) then the first invocation, split by the engine's
     own load timer (faster-whisper import + model load happen lazily inside it)."""
-    from tests.bench.events import LambdaContext, transcription_event
+    from bench.events import LambdaContext, transcription_event
 
     event = transcription_event(path, secret)
     started = time.perf_counter()

@@ -12,9 +12,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from handler.config import REPO_ROOT, Settings
-from tests.bench.corpus import BenchFile, shared_speech_available
-from tests.bench.metrics import (
+from bench.corpus import BenchFile, shared_speech_available
+from bench.metrics import (
     MEMORY_CANDIDATES_MB,
     REFERENCE_PRICE_PER_MINUTE,
     SYNC_BUDGET_SECONDS,
@@ -24,6 +23,7 @@ from tests.bench.metrics import (
     lambda_seconds,
     memory_table,
 )
+from handler.config import REPO_ROOT, Settings
 
 Row = dict[str, Any]
 DEFAULT_MEMORY_MB = 2048
@@ -137,7 +137,7 @@ def _met(text: str, value: float, limit: float) -> bool:
 
 def measured_with() -> str:
     """Which environment the measured processes ran in."""
-    from tests.bench.processes import measuring_python
+    from bench.processes import measuring_python
 
     python = measuring_python()
     if python == sys.executable:
@@ -207,8 +207,8 @@ def _without_text(study: Row | None) -> Row | None:
 
 def write(results: Row, out: Path) -> None:
     """``results.json``, ``RESULTS.md`` and ``throughput.png`` in ``out``."""
-    from tests.bench.markdown import render
-    from tests.bench.plot import plot
+    from bench.markdown import render
+    from bench.plot import plot
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")

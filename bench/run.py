@@ -21,11 +21,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from handler.config import REPO_ROOT, Settings
-from tests.bench import markdown, report
-from tests.bench.corpus import BenchFile, bench_files, reference_clips
-from tests.bench.metrics import corpus_wer, median
-from tests.bench.processes import (
+from bench import markdown, report
+from bench.corpus import BenchFile, bench_files, reference_clips
+from bench.metrics import corpus_wer, median
+from bench.processes import (
     BENCH_PYTHON,
     LocalStack,
     Server,
@@ -34,8 +33,9 @@ from tests.bench.processes import (
     local_stack,
     measuring_python,
 )
-from tests.bench.study import beam_study, decoding_study, int8_study, load_thread_study
-from tests.bench.worker import PREFIX
+from bench.study import beam_study, decoding_study, int8_study, load_thread_study
+from bench.worker import PREFIX
+from handler.config import REPO_ROOT, Settings
 
 Row = dict[str, Any]
 MODES = ("engine", "lambda", "http")
@@ -192,7 +192,7 @@ def cold_starts(bench_file: BenchFile, secret: str, reps: int, env: dict[str, st
         for kind in runs:
             started = time.perf_counter()
             done = subprocess.run(
-                [measuring_python(), "-m", "tests.bench.cold", kind, str(bench_file.path), secret],
+                [measuring_python(), "-m", "bench.cold", kind, str(bench_file.path), secret],
                 cwd=REPO_ROOT,
                 env=bench_env(**env),
                 capture_output=True,

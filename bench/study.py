@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.corpus import BenchFile, Clip
+from bench.metrics import corpus_wer, median
+from bench.processes import Worker
 from handler.config import Settings
-from tests.bench.corpus import BenchFile, Clip
-from tests.bench.metrics import corpus_wer, median
-from tests.bench.processes import Worker
 
 Row = dict[str, Any]
 

@@ -1,6 +1,6 @@
 """A long-lived measuring process: the raw engine or the Lambda entry point.
 
-``python -m tests.bench.worker engine|lambda`` reads one JSON job per line on stdin and
+``python -m bench.worker engine|lambda`` reads one JSON job per line on stdin and
 answers each with one line ``@@ {json}`` on stdout (anything else on stdout is noise from
 libraries). Each job resets the process's peak RSS first, so ``peak_rss_mb`` is the peak
 of that job alone. The model is loaded once, as in a warm Lambda.
@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import procstats
 from handler.config import Settings
-from tests.bench import procstats
 
 PREFIX = "@@ "
 Job = dict[str, Any]
@@ -97,12 +97,12 @@ class LambdaEntry:
         self.handler = lambda_handler
 
     def invoke(self, event: Job) -> Job:
-        from tests.bench.events import LambdaContext
+        from bench.events import LambdaContext
 
         return dict(self.handler(event, LambdaContext()))
 
     def transcribe(self, job: Job) -> Job:
-        from tests.bench.events import transcription_event
+        from bench.events import transcription_event
 
         event = transcription_event(Path(job["path"]), job["secret"])
         started = time.perf_counter()
@@ -122,8 +122,8 @@ class LambdaEntry:
         """Where the service's own time goes: routing, auth, decoding (no model)."""
         from faster_whisper import decode_audio as engine_decode
 
+        from bench.events import http_api_event
         from handler.audio import decode_audio
-        from tests.bench.events import http_api_event
 
         auth = {"authorization": f"Bearer {job['secret']}"}
         path = Path(job["path"])
