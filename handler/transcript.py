@@ -15,6 +15,24 @@ MAX_PROMPT_CHARS = 4000
 
 
 @dataclass(frozen=True)
+class VadOptions:
+    """How speech is found and cut, with OpenAI's ``server_vad`` names
+    (``chunking_strategy: {"type": "server_vad", ...}`` maps onto it field by field).
+
+    Defaults: ``threshold`` is Silero's; the others are the benchmark's choice (docs/bench).
+    """
+
+    threshold: float = 0.5
+    """Silero speech probability (0-1) at which speech starts; it ends below 0.15 less."""
+    prefix_padding_ms: int = 400
+    """Audio kept around detected speech (before and after), so no word loses its edges."""
+    silence_duration_ms: int = 300
+    """Silence that ends a stretch of speech; shorter pauses stay inside it."""
+    min_speech_duration_ms: int = 150
+    """Stretches of speech shorter than this are dropped (a click, a cough): Silero's name."""
+
+
+@dataclass(frozen=True)
 class TranscribeOptions:
     """What the client asked of the model."""
 
@@ -22,7 +40,10 @@ class TranscribeOptions:
     temperature: float | None = None
     word_timestamps: bool = False
     segment_timestamps: bool = True
-    """False when only the text is returned (json, text): long audio may then be batched."""
+    """False when only the text is returned (json, text). Every format is decoded the same
+    way (with timestamps, which find where each window's text ends); kept for callers."""
+    vad: VadOptions = field(default_factory=VadOptions)
+    """Speech detection and cutting (``chunking_strategy``)."""
 
 
 @dataclass(frozen=True)
