@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import jiwer
 
-from tests.support.text import normalize
+from tests.support.text import found_shares, normalize
 
 FOUND_SHARE = 0.5
 """An utterance is found when at least this share of its words is in the transcript."""
@@ -29,32 +29,17 @@ class Accuracy:
 
 def score(utterances: Sequence[str], hypothesis: str) -> Accuracy:
     """WER over the whole text, and recall of ``utterances`` in ``hypothesis``."""
-    owners: list[int] = []
-    words: list[str] = []
-    for index, utterance in enumerate(utterances):
-        normalized = normalize(utterance).split()
-        words += normalized
-        owners += [index] * len(normalized)
-    reference = " ".join(words)
-    hypothesis_words = normalize(hypothesis).split()
-    if not hypothesis_words:
-        return Accuracy(1.0, 0.0, len(utterances), tuple(range(len(utterances))))
-    output = jiwer.process_words(reference, " ".join(hypothesis_words))
-    hits = [0] * len(utterances)
-    for chunk in output.alignments[0]:
-        if chunk.type == "equal":
-            for position in range(chunk.ref_start_idx, chunk.ref_end_idx):
-                hits[owners[position]] += 1
-    totals = [owners.count(index) for index in range(len(utterances))]
+    counted = [index for index, text in enumerate(utterances) if normalize(text).split()]
+    reference = " ".join(normalize(utterances[index]) for index in counted)
+    normalized = normalize(hypothesis)
+    wer = float(jiwer.wer(reference, normalized)) if normalized.split() else 1.0
+    shares = found_shares([utterances[index] for index in counted], hypothesis)
     missing = tuple(
-        index
-        for index, (hit, total) in enumerate(zip(hits, totals, strict=True))
-        if total and hit < FOUND_SHARE * total
+        index for index, share in zip(counted, shares, strict=True) if share < FOUND_SHARE
     )
-    counted = sum(1 for total in totals if total)
     return Accuracy(
-        wer=float(output.wer),
-        recall=1 - len(missing) / counted if counted else 1.0,
-        utterances=counted,
+        wer=wer,
+        recall=1 - len(missing) / len(counted) if counted else 1.0,
+        utterances=len(counted),
         missing=missing,
     )

@@ -16,7 +16,6 @@ from handler.config import REPO_ROOT
 from tests.support.audio import speak
 
 
-
 def _shared_speech() -> Path:
     """``$TINYSCRIBE_SHARED_SPEECH``, else ``shared/speech`` next to the checkout or next to
     the folder holding it (a worktree)."""

@@ -5,9 +5,9 @@ A meeting is a random sequence of turns by the clips' four speakers (JFK, a Libr
 reader, the LJ Speech reader, an AMI participant): a turn is one or two different clips of
 the same speaker, turns are separated by 0.3-3 s of silence, so there are short turns
 (1.5 s) and long ones (22 s). A turn never says the same clip twice in a row (nobody does,
-and Whisper merges verbatim repeats). Every clip transcribes correctly on its own (WER 0 to 0.05 with beam 5),
-so a sentence missing from a meeting's transcript is the long-audio path's loss. Files are
-written to a scratch directory, never into the project.
+and Whisper merges verbatim repeats). Every clip transcribes correctly on its own (WER 0
+to 0.05 with beam 5), so a sentence missing from a meeting's transcript is the long-audio
+path's loss. Files are written to a scratch directory, never into the project.
 """
 
 from __future__ import annotations
@@ -124,12 +124,16 @@ def issue_meeting(workdir: Path) -> LongFile:
         clip = decode_audio(str(SHARED_SPEECH / file), max_seconds=60).samples
         parts.append(clip)
         utterances.append(
-            Utterance(references[file], position / SAMPLE_RATE, (position + len(clip)) / SAMPLE_RATE)
+            Utterance(
+                references[file], position / SAMPLE_RATE, (position + len(clip)) / SAMPLE_RATE
+            )
         )
         position += len(clip)
     samples = np.concatenate(parts)
     path = _write_flac(workdir / "meeting-issue13.flac", samples)
-    return LongFile("meeting-issue13", path, len(samples) / SAMPLE_RATE, tuple(utterances), "meeting")
+    return LongFile(
+        "meeting-issue13", path, len(samples) / SAMPLE_RATE, tuple(utterances), "meeting"
+    )
 
 
 def recordings() -> list[LongFile]:

@@ -47,12 +47,13 @@ MAX_LENGTH = 448
 """Whisper's longest token sequence, prompt included."""
 MAX_INITIAL_TIMESTAMP = 1.0
 """The first timestamp may not be later than this (seconds), as in Whisper."""
+# faster-whisper's transcribe() defaults: punctuation merged into the next / previous word.
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 MAX_PREVIOUS_TOKENS = 223
 """Whisper keeps at most this many tokens of previous text in its prompt (448 // 2 - 1)."""
 MIN_CONTEXT_TOKENS = 8
 """A shorter context (a "Yes." before the window) is not worth cutting the others to."""
-APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+APPEND_PUNCTUATIONS = "\"'.\u3002,\uff0c!\uff01?\uff1f:\uff1a\u201d)]}\u3001"
 
 
 @dataclass(frozen=True)
@@ -311,7 +312,7 @@ class WindowDecoder:
             time = min((token - begin) * SECONDS_PER_TIMESTAMP, duration)
             if text_tokens:
                 segment_start = last_time if start is None else start
-                self._add(segments, segment_start, max(time, segment_start), pending + [token])
+                self._add(segments, segment_start, max(time, segment_start), [*pending, token])
                 text_tokens, pending, start = [], [], None
             else:
                 start, pending = time, [token]

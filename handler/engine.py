@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -45,6 +45,8 @@ FRAMES_PER_SECOND = 100
 """Whisper's mel frames per second: a segment's ``seek`` counts them."""
 REDECODE_MIN_SPEECH_SECONDS = 0.3
 """Speech that no decoded word covers, from which a stretch is decoded again."""
+WORD_COVERS_SECONDS = 0.6
+"""A word is taken to cover at most this much audio at each of its ends."""
 WORD_MARGIN_SECONDS = 0.3
 """How far around its aligned timing a word is taken to cover speech (the alignment of
 tiny.en's cross-attention is about this precise)."""
@@ -185,7 +187,7 @@ class Engine:
                 coverage = _coverage(window, result, probabilities, options.vad.threshold)
                 for part in coverage.redo:
                     heapq.heappush(follow_ups, (part.first_sample, next(counter), part))
-                kept = _own(window, result, coverage.keep_until)
+                kept = _own(window, result, coverage.keep_from, coverage.keep_until)
                 for placed in _place(window, result, kept, decoder.tokenizer.encode):
                     heapq.heappush(ready, (placed.start, next(counter), placed))
                 if index is not None:
@@ -267,18 +269,20 @@ def _place(
             yield _Placed(part[0].start, part[-1].end, text, tokens, part, seek, result)
 
 
-def _own(window: Window, result: Decoded, until: float | None = None) -> list[RawSegment]:
+def _own(
+    window: Window, result: Decoded, since: float = 0.0, until: float | None = None
+) -> list[RawSegment]:
     """The decoded segments without what lies in the window's lookahead (the next window
-    decodes it) or after ``until`` (seconds from the window's start; decoded again): words
-    whose middle is past the end, segments left without words."""
+    decodes it) or outside ``since``-``until`` (seconds from the window's start; decoded
+    again): words whose middle is outside, segments left without words."""
     end = window.seconds if until is None else min(until, window.seconds)
     own = []
     for raw in result.segments:
         if raw.words:
-            words = [w for w in raw.words if (w.start + w.end) / 2 < end]
+            words = [w for w in raw.words if since <= (w.start + w.end) / 2 < end]
             if words:
                 own.append(replace(raw, words=words))
-        elif raw.start < end:
+        elif since <= raw.start < end:
             own.append(replace(raw, end=min(raw.end, end)))
     return own
 
@@ -296,53 +300,77 @@ def _split_at_pauses(words: list[Word]) -> list[list[Word]]:
 
 @dataclass(frozen=True)
 class _Coverage:
-    """What of a decoded window to keep, and what to decode again."""
+    """What of a decoded window to keep, and what to decode again (seconds from the
+    window's start)."""
 
+    keep_from: float
     keep_until: float
-    """Seconds from the window's start: its words after this are dropped."""
     redo: list[Window]
 
 
 def _coverage(
     window: Window, result: Decoded, probabilities: np.ndarray, threshold: float
 ) -> _Coverage:
-    """Check that the window's words cover its speech, and say what to decode again.
+    """Check that the window's words cover its speech; say what to keep and what to decode
+    again.
 
     tiny.en sometimes skips a short turn inside a window, or stops before its end;
     faster-whisper's sequential loop recovers only the second (it seeks to the last
     timestamp), its batched pipeline neither. The words' alignment says which audio the
-    text covers. Where speech is left uncovered between two words (or after the last), the
-    window's text is kept up to there, and the rest of the window is decoded again as a
-    window of its own, starting with what was skipped (the words after a skip are often
-    aligned onto the skipped audio, so they are not trusted either). Speech before the
-    first word is decoded again on its own. A window without words (no speech, by Whisper's
-    verdict or an empty text) is left alone.
+    text covers: a word covers its first and last :data:`WORD_COVERS_SECONDS` (the
+    alignment stretches a word over audio it did not hear, up to seconds). At the first
+    stretch of speech left uncovered, the window's text is kept up to the last word before
+    it and the rest of the window is decoded again, starting with what was skipped (the
+    words after a skip are often aligned onto the skipped audio, so they are not trusted
+    either). Speech skipped before the first word is decoded again up to the first word
+    after it. A window without words (no speech, by Whisper's verdict or an empty text) is
+    left alone.
     """
     from handler.segmentation import speech_mask
 
-    everything = _Coverage(window.seconds, [])
+    everything = _Coverage(0.0, window.seconds, [])
     words = [(w.start, w.end) for segment in _own(window, result) for w in segment.words]
     if result.no_speech or not words:
         return everything
     speech = speech_mask(window, probabilities, threshold)
     covered = np.zeros_like(speech)
     for start, end in words:
-        covered[_step(start - WORD_MARGIN_SECONDS) : _step(end + WORD_MARGIN_SECONDS)] = True
-    missing = speech & ~covered
+        for low, high in (
+            (start, min(end, start + WORD_COVERS_SECONDS)),
+            (max(start, end - WORD_COVERS_SECONDS), end),
+        ):
+            covered[_step(low - WORD_MARGIN_SECONDS) : _step(high + WORD_MARGIN_SECONDS)] = True
+    runs = _runs(speech & ~covered)
+    if not runs:
+        return everything
+    keep_from, redo = 0.0, []
+    start, end = runs[0]
+    if not any(word_end <= start for _, word_end in words):  # skipped at the head
+        after = [word_start for word_start, _ in words if word_start >= end]
+        if not after or (head := window.part(0.0, after[0])) is None:
+            return everything  # nothing decoded can be trusted to anchor a new window
+        keep_from, redo = after[0], [head]
+        runs = [run for run in runs if run[0] >= keep_from]
+        if not runs:
+            return _Coverage(keep_from, window.seconds, redo)
+        start, end = runs[0]
+    anchor = max(word_end for _, word_end in words if word_end <= start)
+    rest = window.part(anchor)
+    return _Coverage(keep_from, anchor, [*redo, rest] if rest else redo)
 
-    def skipped(start: float, end: float) -> bool:
-        seconds = np.count_nonzero(missing[_step(start) : _step(end)]) * MASK_STEP
-        return bool(seconds >= REDECODE_MIN_SPEECH_SECONDS)
 
-    redo = []
-    if skipped(0.0, words[0][0]) and (head := window.part(0.0, words[0][0])):
-        redo.append(head)
-    ends = [end for _, end in words]
-    starts = [start for start, _ in words[1:]] + [window.seconds]
-    for end, next_start in zip(ends, starts, strict=True):
-        if skipped(end, next_start) and (rest := window.part(end)):
-            return _Coverage(end, [*redo, rest])
-    return _Coverage(window.seconds, redo)
+def _runs(missing: np.ndarray) -> list[tuple[float, float]]:
+    """Stretches (seconds) of uncovered speech holding :data:`REDECODE_MIN_SPEECH_SECONDS`;
+    gaps under :data:`WORD_MARGIN_SECONDS` inside one stretch do not split it."""
+    indices = np.flatnonzero(missing)
+    if not len(indices):
+        return []
+    breaks = np.flatnonzero(np.diff(indices) > _step(WORD_MARGIN_SECONDS)) + 1
+    runs = []
+    for group in np.split(indices, breaks):
+        if len(group) * MASK_STEP >= REDECODE_MIN_SPEECH_SECONDS:
+            runs.append((group[0] * MASK_STEP, (group[-1] + 1) * MASK_STEP))
+    return runs
 
 
 def _step(seconds: float) -> int:

@@ -40,7 +40,7 @@ SCRIPT: tuple[tuple[int, str, float | None], ...] = (
     (3, "Sorry, I was on mute. Can everybody hear me now?", SILENCE_SECONDS),
     (0, "Perfectly.", 0.6),
     (1, "Then let us review the hiring plan for the autumn and close the meeting.", 3.0),
-    (2, "Agreed.", 0.9),
+    (2, "Sure.", 0.9),
     (3, "Thank you all, see you next week.", 1.5),
     (0, "Goodbye.", 0.7),
 )
@@ -171,7 +171,10 @@ def music(dbfs: float, tempo_seconds: float = 0.25) -> Signal:
             end = min(start + length, n)
             out[start:end] += note[: end - start]
             if index % 2 == 0:
-                drum = rng.standard_normal(min(800, n - start)) * np.exp(-np.arange(800) / 150)[: min(800, n - start)]
+                drum = (
+                    rng.standard_normal(min(800, n - start))
+                    * np.exp(-np.arange(800) / 150)[: min(800, n - start)]
+                )
                 out[start : start + len(drum)] += drum
         return at_level(out, dbfs)
 
