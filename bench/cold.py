@@ -20,14 +20,16 @@ from bench.worker import PREFIX
 
 
 def cold_engine(path: Path) -> dict[str, Any]:
-    """Import, load and first transcript of the bare engine, with the service's settings."""
+    """Import, load and first transcript of faster-whisper alone (its own sequential
+    decoding, the service's model, threads and beam): the floor the service's cold start
+    is measured against."""
     started = time.perf_counter()
     from faster_whisper import WhisperModel
 
     imported = time.perf_counter()
+    from bench.reference import sequential_options
     from handler.config import Settings
-    from handler.engine import decode_options, on_short_lived_thread
-    from handler.transcript import TranscribeOptions
+    from handler.engine import on_short_lived_thread
 
     settings = Settings()
     settings_seconds = time.perf_counter() - imported
@@ -42,7 +44,7 @@ def cold_engine(path: Path) -> dict[str, Any]:
         )
     )
     loaded = time.perf_counter()
-    segments, _ = model.transcribe(str(path), **decode_options(settings, TranscribeOptions()))
+    segments, _ = model.transcribe(str(path), **sequential_options(settings))
     text = "".join(segment.text for segment in segments).strip()
     done = time.perf_counter()
     return {

@@ -53,12 +53,14 @@ class Clip:
 
 @dataclass(frozen=True)
 class BenchFile:
-    """A file the benchmark transcribes, with its reference when one is known."""
+    """A file the benchmark transcribes, with what was said in it when that is known."""
 
     name: str
     path: Path
     seconds: float
     reference: str | None
+    utterances: tuple[str, ...] = ()
+    """The reference clip by clip (long files), for per-utterance recall."""
 
 
 def probe_seconds(path: Path) -> float:
@@ -138,8 +140,8 @@ def long_file(
     """About ``target_seconds`` of speech built from whole reference clips (so WER is known)."""
     chosen, _total = _concatenation(clips, target_seconds, max_seconds)
     path = _encode([clip.path for clip in chosen], workdir / f"{name}.mp3")
-    reference = " ".join(clip.reference or "" for clip in chosen)
-    return BenchFile(name, path, probe_seconds(path), reference)
+    utterances = tuple(clip.reference or "" for clip in chosen)
+    return BenchFile(name, path, probe_seconds(path), " ".join(utterances), utterances)
 
 
 def short_file(name: str, path: Path, reference: str | None) -> BenchFile:

@@ -111,8 +111,10 @@ class Server:
             timeout=300,
         )
 
-    def transcribe(self, path: Path) -> dict[str, Any]:
+    def transcribe(self, path: Path, response_format: str = "json") -> dict[str, Any]:
         """POST the file as the OpenAI SDK would; wall time seen by the client."""
+        from bench.texts import transcript_text
+
         pid = self.process.pid
         procstats.reset_peak_rss(pid)
         cpu = procstats.cpu_seconds(pid)
@@ -120,13 +122,13 @@ class Server:
         response = self.client.post(
             "/v1/audio/transcriptions",
             files={"file": (path.name, path.read_bytes())},
-            data={"model": "whisper-1"},
+            data={"model": "whisper-1", "response_format": response_format},
         )
         seconds = time.perf_counter() - started
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
         return {
-            "text": str(response.json()["text"]).strip(),
+            "text": transcript_text(response_format, response.text),
             "seconds": seconds,
             "processing_ms": float(response.headers.get("openai-processing-ms", "nan")),
             "cpu_seconds": procstats.cpu_seconds(pid) - cpu,

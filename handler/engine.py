@@ -71,11 +71,35 @@ class Engine:
         self._lock = threading.Lock()
         self._model: WhisperModel | None = None
         self._decoder: WindowDecoder | None = None
+        self._loading: threading.Thread | None = None
         self.load_seconds: float | None = None
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    def start_loading(self) -> None:
+        """Load the model, its decoder and the VAD on a thread of their own, now.
+
+        For a cold start: CTranslate2 builds the model without holding the GIL, so the
+        load overlaps with what the first request does before it needs the model (routing,
+        authentication, DynamoDB, decoding the audio). :meth:`model` waits for it; a load
+        that fails is tried again, and reported, by the request that needs the model.
+        """
+        with self._lock:
+            if self._model is not None or self._loading is not None:
+                return
+            self._loading = threading.Thread(target=self._preload, name="preload", daemon=True)
+        self._loading.start()
+
+    def _preload(self) -> None:
+        from contextlib import suppress
+
+        with suppress(Exception):  # model() raises it again where a request can answer it
+            self.decoder()
+            from faster_whisper.vad import get_vad_model
+
+            get_vad_model()
 
     def model(self) -> WhisperModel:
         """The process-wide model, loading it the first time."""
@@ -161,21 +185,25 @@ class Engine:
             options.vad.threshold,
             settings.lookahead_seconds,
         )
-        # Strided batches: window i is decoded in round i % rounds, so that (but for the first
-        # window of each stride) the window before it is done and its text can be its context.
-        rounds = -(-len(windows) // settings.batch_size)
-        todo = deque(sorted(range(len(windows)), key=lambda i: (i % rounds, i)))
+        # The first window alone, so the first segment comes out soon; then strided batches:
+        # window i in round i % rounds, so that (but for the first window of each stride)
+        # the window before it is done and its text can be its context.
+        rounds = max(1, -(-(len(windows) - 1) // settings.batch_size))
+        later = sorted(range(1, len(windows)), key=lambda i: (i % rounds, i))
+        todo = deque([0, *later] if windows else [])
+        size = 1  # of the first batch
         texts: dict[int, str | None] = {}
         follow_ups: list[tuple[int, int, Window]] = []  # stretches to decode again
         ready: list[tuple[float, int, _Placed]] = []  # decoded, waiting for earlier windows
         counter = itertools.count()
         while todo or follow_ups:
             batch: list[tuple[Window, int | None]] = []
-            while follow_ups and len(batch) < settings.batch_size:
+            while follow_ups and len(batch) < size:
                 batch.append((heapq.heappop(follow_ups)[2], None))
-            while todo and len(batch) < settings.batch_size:
+            while todo and len(batch) < size:
                 index = todo.popleft()
                 batch.append((windows[index], index))
+            size = settings.batch_size
             contexts = [
                 self._context(windows, texts, index, probabilities, options.vad.threshold)
                 for _, index in batch
