@@ -1,12 +1,12 @@
 """Whisper on a batch of windows: one encoder pass, one batched beam search, timestamps.
 
 Each window is up to 30 s of speech (see :mod:`handler.segmentation`). The batch is decoded
-with timestamp tokens whatever the response format: they split the text into segments and
-say where each window's text ends, so words the model did not reach can be decoded again
-(:class:`Decoded.text_end`). This follows faster-whisper's ``WhisperModel`` (prompt,
-suppressed tokens, temperature fallback, no-speech rule, word alignment) but for a batch,
-and, unlike its ``BatchedInferencePipeline``, keeps the words after a window's last
-timestamp and falls back to higher temperatures window by window.
+with timestamp tokens whatever the response format, and every word is aligned to the audio:
+the segments get their times, and the engine can see which speech the text covers. This
+follows faster-whisper's ``WhisperModel`` (prompt, suppressed tokens, temperature fallback,
+no-speech rule, word alignment) but for a batch, and, unlike its
+``BatchedInferencePipeline``, keeps the words after a window's last timestamp and falls
+back to higher temperatures window by window.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ WINDOW_FRAMES = 3000
 """Mel frames in Whisper's 30 s window (100 per second)."""
 HOP_SAMPLES = 160
 """Samples per mel frame."""
-SECONDS_PER_TIMESTAMP = 0.02
+TIMESTAMPS_PER_SECOND = 50
+"""Whisper's timestamp tokens count 20 ms steps."""
 MAX_LENGTH = 448
 """Whisper's longest token sequence, prompt included."""
 MAX_INITIAL_TIMESTAMP = 1.0
@@ -89,9 +90,6 @@ class Decoded:
     """What one window decoded to."""
 
     segments: list[RawSegment]
-    text_end: float
-    """Where the text stops, seconds from the window's start: the last timestamp the model
-    wrote, or the window's end when the text runs on past it."""
     temperature: float
     avg_logprob: float
     compression_ratio: float
@@ -274,7 +272,7 @@ class WindowDecoder:
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self.suppress_tokens,
-            max_initial_timestamp_index=round(MAX_INITIAL_TIMESTAMP / SECONDS_PER_TIMESTAMP),
+            max_initial_timestamp_index=round(MAX_INITIAL_TIMESTAMP * TIMESTAMPS_PER_SECOND),
             **search,
         )
         attempts = []
@@ -296,35 +294,29 @@ class WindowDecoder:
         return attempts
 
     def _segments(self, attempt: _Attempt, duration: float) -> Decoded:
-        """Split the tokens at timestamp pairs; text after the last timestamp is kept as a
-        segment that ends where the window does."""
+        """Split the tokens at timestamps (``<|t0|> text <|t1|>``); text after the last
+        timestamp is kept as a segment that ends where the window does."""
         begin = self.tokenizer.timestamp_begin
         segments: list[RawSegment] = []
-        text_tokens: list[int] = []
-        start: float | None = None
-        pending: list[int] = []
-        last_time = 0.0
+        start = 0.0
+        pending: list[int] = []  # the opening timestamp (if any), then text tokens
+        has_text = False
         for token in attempt.tokens:
             if token < begin:
-                text_tokens.append(token)
                 pending.append(token)
+                has_text = True
                 continue
-            time = min((token - begin) * SECONDS_PER_TIMESTAMP, duration)
-            if text_tokens:
-                segment_start = last_time if start is None else start
-                self._add(segments, segment_start, max(time, segment_start), [*pending, token])
-                text_tokens, pending, start = [], [], None
+            time = min((token - begin) / TIMESTAMPS_PER_SECOND, duration)
+            if has_text:
+                self._add(segments, start, max(time, start), [*pending, token])
+                pending, has_text = [], False
             else:
-                start, pending = time, [token]
-            last_time = time
-        text_end = last_time
-        if text_tokens:
-            segment_start = last_time if start is None else start
-            self._add(segments, segment_start, max(duration, segment_start), pending)
-            text_end = duration
+                pending = [token]  # an opening timestamp (a later one replaces it)
+            start = time
+        if has_text:
+            self._add(segments, start, max(duration, start), pending)
         return Decoded(
             segments,
-            text_end,
             attempt.temperature,
             attempt.avg_logprob,
             attempt.compression_ratio,
