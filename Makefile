@@ -68,12 +68,12 @@ test: setup lint
 	$(BIN)/pytest
 
 lint:
-	$(BIN)/ruff check handler tests layers events
-	$(BIN)/ruff format --check handler tests layers events
+	$(BIN)/ruff check handler tests bench layers events
+	$(BIN)/ruff format --check handler tests bench layers events
 
 bench: setup $(RUNTIME_VENV)/.installed ## make bench [ARGS=--study]
-	$(PY) -m compileall -q handler tests/bench  # as the Dockerfile does for the image
-	$(PY) -m tests.bench.run --runtime-python $(RUNTIME_VENV)/bin/python $(ARGS)
+	$(PY) -m compileall -q handler bench  # as the Dockerfile does for the image
+	$(PY) -m bench.run --runtime-python $(RUNTIME_VENV)/bin/python $(ARGS)
 
 $(RUNTIME_VENV)/.installed: pyproject.toml | venv
 	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)

@@ -3,9 +3,11 @@
 HTTP events (API Gateway HTTP API v2, REST API v1, Function URLs) go through Mangum to the
 FastAPI app. S3 events are dispatched here first, because Mangum raises on events it cannot
 infer. Everything is built on the first event, not at import, so tests can set the
-environment first and the init phase stays short.
+environment first and the init phase stays short; only on Lambda does the model start
+loading at import, on a thread of its own, while the rest of the service imports.
 """
 
+# ruff: noqa: E402  (the model starts loading before the web framework is imported)
 from __future__ import annotations
 
 import base64
@@ -15,12 +17,26 @@ import time
 from functools import lru_cache
 from typing import Any
 
+import handler
+from handler.config import get_settings, running_in_lambda
+from handler.engine import Engine
+
+
+@lru_cache
+def engine() -> Engine:
+    """The process-wide engine (its model loads on first use, or ahead, see below)."""
+    return Engine(get_settings())
+
+
+if running_in_lambda():
+    # Lambda's init phase: CTranslate2 builds the model without holding the GIL, so it
+    # loads while FastAPI, pydantic and boto3 are imported below.
+    engine().start_loading()
+
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
-import handler
 from handler.api import create_app
-from handler.config import get_settings
 from handler.errors import ApiError, InvalidRequest, ServerError
 from handler.observability import emit_metrics, logger, tracer
 from handler.reconcile import reconcile
@@ -41,7 +57,7 @@ class UnsupportedEvent(ValueError):
 @lru_cache
 def services() -> Services:
     """One set of stores and one engine per process, shared by every event."""
-    return Services.from_settings(get_settings())
+    return Services.from_settings(get_settings(), engine=engine())
 
 
 @lru_cache
@@ -150,6 +166,7 @@ def _report_cold_start(first_event_started: float) -> None:
 def reset() -> None:
     """Forget the process-wide objects (tests change the environment between runs)."""
     get_settings.cache_clear()
+    engine.cache_clear()
     services.cache_clear()
     http_handler.cache_clear()
     from handler.s3_events import reset_idempotency

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from handler.billing import micro_to_usd, split_top_up, usd_to_micro
 from handler.config import REPO_ROOT, get_settings
 from handler.errors import ApiError
-from handler.transcript import RESPONSE_FORMATS, TIMED_FORMATS
+from handler.transcript import RESPONSE_FORMATS
 
 if TYPE_CHECKING:
     from handler.services import Services
@@ -151,7 +151,6 @@ def cmd_transcribe(args: argparse.Namespace) -> None:
         options=TranscribeOptions(
             initial_prompt=args.prompt,
             word_timestamps=args.format == "verbose_json",
-            segment_timestamps=args.format in TIMED_FORMATS,
         ),
         response_format=args.format,
         granularities=("segment", "word") if args.format == "verbose_json" else ("segment",),

@@ -53,14 +53,21 @@ class Settings(BaseSettings):
     """CTranslate2 compute type; int8 is the fastest on CPU at no accuracy cost for tiny.en."""
     beam_size: int = Field(default=5, ge=1, le=10)
     """Beam width for decoding (1 is greedy)."""
-    batched_min_seconds: float = Field(default=60.0, ge=0)
-    """Audio at least this long, asked for as text only (json, text), goes through the batched
-    pipeline: its VAD cuts the speech into chunks that are decoded together."""
     batch_size: int = Field(default=4, ge=1, le=32)
-    """Chunks decoded together by the batched pipeline."""
-    batched_chunk_seconds: int = Field(default=20, ge=5, le=30)
-    """Longest chunk of the batched pipeline. Whisper's 30 s windows let tiny.en stop before
-    the end of the chunk and lose the rest of it; 20 s chunks keep the words (see the bench)."""
+    """Windows decoded together. Memory grows with batch x beam (the decoder keeps the
+    encoder's keys and values for every beam)."""
+    window_seconds: float = Field(default=24.0, ge=5, le=28)
+    """Most audio in one window. Long speech is cut at its quietest frame between
+    ``min_cut_seconds`` and this; Whisper reads 30 s at most."""
+    min_cut_seconds: float = Field(default=10.0, ge=1, le=25)
+    """Least audio before a cut inside continuous speech (see ``window_seconds``)."""
+    context_max_pause_seconds: float = Field(default=0.45, ge=0)
+    """A window is decoded with the previous window's text as context (Whisper's
+    ``condition_on_previous_text``) when the pause between them is shorter than this, as
+    inside one speaker's turn; after a longer pause, it starts afresh."""
+    lookahead_seconds: float = Field(default=1.5, ge=0, le=5)
+    """Audio after a window's end that the model also reads, for context (the next window
+    decodes it): a word right before a cut is then not taken for a truncated one."""
     max_concurrent_transcriptions: int = Field(default=2, ge=1)
     """Transcriptions running at once in one process; more waiting gives 503."""
     transcription_queue_seconds: float = Field(default=20.0, ge=0)

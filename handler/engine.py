@@ -1,4 +1,10 @@
-"""The Whisper model: loaded lazily, once per process, and shared by every request.
+"""The Whisper model, loaded lazily once per process, and the long-audio path around it.
+
+``Engine.stream`` finds the speech (:mod:`handler.segmentation`: Silero VAD), packs it into
+windows of at most 30 s cut only in pauses, decodes the windows in batches with timestamps
+(:mod:`handler.decoding`), and puts every segment and word back on the original timeline,
+yielding segments in time order as each batch finishes. Audio without speech never reaches
+the model, so it comes back empty. Every response format goes this one way.
 
 faster-whisper is imported on first use, not at import time, so routes that do not
 transcribe (health, models, wallet) start fast and Lambda's init phase stays short.
@@ -6,23 +12,30 @@ transcribe (health, models, wallet) start fast and Lambda's init phase stays sho
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
 from handler.audio import SAMPLE_RATE
 from handler.config import Settings, get_settings
 from handler.observability import logger, tracer
-from handler.transcript import ChunkingStrategy, Segment, TranscribeOptions, Transcript, Word
+from handler.transcript import Segment, TranscribeOptions, Transcript
 
 if TYPE_CHECKING:
-    from faster_whisper import BatchedInferencePipeline, WhisperModel
+    from faster_whisper import WhisperModel
+
+    from handler.decoding import WindowDecoder
+    from handler.segmentation import Window
+    from handler.stitching import Placed
 
 MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
 T = TypeVar("T")
@@ -41,12 +54,36 @@ class Engine:
         self.settings = settings
         self._lock = threading.Lock()
         self._model: WhisperModel | None = None
-        self._batched: BatchedInferencePipeline | None = None
+        self._decoder: WindowDecoder | None = None
+        self._loading: threading.Thread | None = None
         self.load_seconds: float | None = None
 
     @property
     def loaded(self) -> bool:
         return self._model is not None
+
+    def start_loading(self) -> None:
+        """Load the model, its decoder and the VAD on a thread of their own, now.
+
+        For a cold start: CTranslate2 builds the model without holding the GIL, so the
+        load overlaps with what the first request does before it needs the model (routing,
+        authentication, DynamoDB, decoding the audio). :meth:`model` waits for it; a load
+        that fails is tried again, and reported, by the request that needs the model.
+        """
+        with self._lock:
+            if self._model is not None or self._loading is not None:
+                return
+            self._loading = threading.Thread(target=self._preload, name="preload", daemon=True)
+        self._loading.start()
+
+    def _preload(self) -> None:
+        from contextlib import suppress
+
+        with suppress(Exception):  # model() raises it again where a request can answer it
+            self.decoder()
+            from faster_whisper.vad import get_vad_model
+
+            get_vad_model()
 
     def model(self) -> WhisperModel:
         """The process-wide model, loading it the first time."""
@@ -91,37 +128,111 @@ class Engine:
         )
         return model
 
-    def _batched_pipeline(self) -> BatchedInferencePipeline:
-        if self._batched is None:
-            from faster_whisper import BatchedInferencePipeline
+    def decoder(self) -> WindowDecoder:
+        """The batched decoder over the process-wide model."""
+        if self._decoder is None:
+            from handler.decoding import WindowDecoder
 
-            self._batched = BatchedInferencePipeline(model=self.model())
-        return self._batched
-
-    def stream(self, samples: np.ndarray, options: TranscribeOptions) -> Iterator[Segment]:
-        """Transcribe 16 kHz mono float32 samples, yielding each segment (ids from 0, in time
-        order) as soon as the model has decoded it: faster-whisper's segments are a lazy
-        generator, iterated here rather than materialised. Long audio wanted without segment
-        times goes through the batched pipeline, which yields a whole batch at a time.
-
-        Nothing runs until the first segment is asked for (loading the model included, which
-        raises :class:`ModelUnavailable`). Not traced: a generator resumed on other threads
-        would carry its X-Ray subsegment across them; :meth:`transcribe` is traced."""
-        duration = len(samples) / SAMPLE_RATE
-        kwargs = decode_options(self.settings, options)
-        if uses_batched_pipeline(self.settings, duration, options):
-            segments, _info = self._batched_pipeline().transcribe(
-                samples, **kwargs, **batched_options(self.settings)
-            )
-        else:
-            segments, _info = self.model().transcribe(samples, **kwargs)
-        for index, segment in enumerate(segments):
-            yield _segment(index, segment)
+            decoder = WindowDecoder(self.model())
+            with self._lock:
+                self._decoder = self._decoder or decoder
+        return self._decoder
 
     @tracer.capture_method(capture_response=False)  # a transcript never goes to X-Ray
     def transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
-        """The whole transcript of :meth:`stream`, every segment materialised."""
+        """Transcribe 16 kHz mono float32 samples: every segment of :meth:`stream`."""
         return Transcript(len(samples) / SAMPLE_RATE, list(self.stream(samples, options)))
+
+    def stream(self, samples: np.ndarray, options: TranscribeOptions) -> Iterator[Segment]:
+        """Segments of 16 kHz mono float32 ``samples`` in time order, each as soon as it is
+        decoded (the first after one batch of windows, not at the end of the file); ids
+        count from 0. Times are seconds on the samples' timeline, inside their duration;
+        words are filled in when ``options.word_timestamps``. No speech: no segment."""
+        from handler.decoding import DecodeOptions
+        from handler.segmentation import plan_windows, speech_probabilities, speech_spans
+        from handler.stitching import (
+            Timeline,
+            check_coverage,
+            context_text,
+            kept_segments,
+            place,
+        )
+
+        decoder = self.decoder()  # loads the model before anything else is paid for
+        settings = self.settings
+        probabilities = speech_probabilities(samples)
+        spans = speech_spans(probabilities, len(samples), options.vad)
+        decode_options = DecodeOptions(
+            beam_size=settings.beam_size,
+            temperatures=temperature_schedule(options.temperature),
+            initial_prompt=options.initial_prompt,
+        )
+        timeline = Timeline(len(samples) / SAMPLE_RATE, options.word_timestamps)
+        windows = plan_windows(
+            spans,
+            probabilities,
+            settings.window_seconds,
+            settings.min_cut_seconds,
+            options.vad.threshold,
+            settings.lookahead_seconds,
+        )
+        # The first window alone, so the first segment comes out soon; then strided batches:
+        # window i in round i % rounds, so that (but for the first window of each stride)
+        # the window before it is done and its text can be its context.
+        rounds = max(1, -(-(len(windows) - 1) // settings.batch_size))
+        later = sorted(range(1, len(windows)), key=lambda i: (i % rounds, i))
+        todo = deque([0, *later] if windows else [])
+        size = 1  # of the first batch
+        texts: dict[int, str | None] = {}
+        follow_ups: list[tuple[int, int, Window]] = []  # stretches to decode again
+        ready: list[tuple[float, int, Placed]] = []  # decoded, waiting for earlier windows
+        counter = itertools.count()
+        while todo or follow_ups:
+            batch: list[tuple[Window, int | None]] = []
+            while follow_ups and len(batch) < size:
+                batch.append((heapq.heappop(follow_ups)[2], None))
+            while todo and len(batch) < size:
+                index = todo.popleft()
+                batch.append((windows[index], index))
+            size = settings.batch_size
+            contexts = [
+                self._context(windows, texts, index, probabilities, options.vad.threshold)
+                for _, index in batch
+            ]
+            results = decoder.decode(
+                [window.audio(samples) for window, _ in batch], decode_options, contexts
+            )
+            for (window, index), result in zip(batch, results, strict=True):
+                coverage = check_coverage(window, result, probabilities, options.vad.threshold)
+                for part in coverage.redo:
+                    heapq.heappush(follow_ups, (part.first_sample, next(counter), part))
+                kept = kept_segments(window, result, coverage.keep_from, coverage.keep_until)
+                for placed in place(window, result, kept, decoder.tokenizer.encode):
+                    heapq.heappush(ready, (placed.start, next(counter), placed))
+                if index is not None:
+                    texts[index] = context_text(kept, result)
+            # A window still to decode can only add segments after its first sample.
+            waiting = [windows[i].first_sample for i in todo] + [w[0] for w in follow_ups]
+            horizon = min(waiting, default=len(samples) + 1) / SAMPLE_RATE
+            while ready and ready[0][0] < horizon:
+                yield timeline.number(heapq.heappop(ready)[2])
+
+    def _context(
+        self,
+        windows: list[Window],
+        texts: dict[int, str | None],
+        index: int | None,
+        probabilities: np.ndarray,
+        threshold: float,
+    ) -> str | None:
+        """The previous window's text, when it is decoded and the pause between the two is
+        short enough to be the same speaker going on."""
+        from handler.segmentation import pause_seconds
+
+        if not index or texts.get(index - 1) is None:
+            return None
+        pause = pause_seconds(probabilities, windows[index].first_sample, threshold)
+        return texts[index - 1] if pause < self.settings.context_max_pause_seconds else None
 
 
 def on_short_lived_thread(factory: Callable[[], T]) -> T:
@@ -138,84 +249,11 @@ def on_short_lived_thread(factory: Callable[[], T]) -> T:
         return pool.submit(factory).result()
 
 
-def decode_options(settings: Settings, options: TranscribeOptions) -> dict[str, Any]:
-    """faster-whisper's ``transcribe`` arguments for a request (the benchmark uses them too)."""
-    return {
-        "language": "en",
-        "task": "transcribe",
-        "beam_size": settings.beam_size,
-        "initial_prompt": options.initial_prompt or None,
-        "word_timestamps": options.word_timestamps,
-        "temperature": temperature_schedule(options.temperature),
-        **vad_options(options.chunking),
-    }
-
-
-def vad_options(chunking: ChunkingStrategy | None) -> dict[str, Any]:
-    """faster-whisper's VAD arguments for OpenAI's ``chunking_strategy`` (none when absent).
-
-    ``"auto"`` turns the Silero VAD on with faster-whisper's defaults for the path taken
-    (``VadOptions()`` sequentially; the batched pipeline sizes its own chunks). A ``server_vad``
-    object sets the threshold, the silence that ends a chunk and the padding; it is passed as a
-    dict because the batched pipeline only adds its ``max_speech_duration_s`` to a dict.
-    """
-    if chunking is None:
-        return {}
-    if chunking == "auto":
-        return {"vad_filter": True}
-    return {
-        "vad_filter": True,
-        "vad_parameters": {
-            "threshold": chunking.threshold,
-            "min_silence_duration_ms": chunking.silence_duration_ms,
-            "speech_pad_ms": chunking.prefix_padding_ms,
-        },
-    }
-
-
-def uses_batched_pipeline(settings: Settings, duration: float, options: TranscribeOptions) -> bool:
-    """Long audio wanted as text only is batched; timed formats always decode sequentially.
-
-    The batched pipeline cannot give good segments: without timestamps a segment is a whole
-    chunk, and with them the words after the last timestamp of a chunk are dropped (faster-
-    whisper only recovers them in sequential decoding, by seeking back), which lost whole
-    sentences on the benchmark's files.
-    """
-    return duration >= settings.batched_min_seconds and not options.segment_timestamps
-
-
-def batched_options(settings: Settings) -> dict[str, Any]:
-    """What the batched pipeline takes on top of :func:`decode_options`."""
-    return {
-        "batch_size": settings.batch_size,
-        "without_timestamps": True,
-        "chunk_length": settings.batched_chunk_seconds,
-    }
-
-
 def temperature_schedule(temperature: float | None) -> tuple[float, ...]:
     """Whisper's fallback temperatures starting from the client's (0 when absent)."""
     start = temperature or 0.0
     steps = round((1.0 - start) / TEMPERATURE_STEP)
     return tuple(round(start + i * TEMPERATURE_STEP, 2) for i in range(steps + 1))
-
-
-def _segment(index: int, raw: Any) -> Segment:
-    """faster-whisper's segment as OpenAI numbers it (ids from 0)."""
-    words = [Word(w.start, w.end, w.word, w.probability) for w in raw.words or []]
-    return Segment(
-        id=index,
-        seek=raw.seek,
-        start=raw.start,
-        end=raw.end,
-        text=raw.text,
-        tokens=list(raw.tokens),
-        temperature=raw.temperature if raw.temperature is not None else 0.0,
-        avg_logprob=raw.avg_logprob,
-        compression_ratio=raw.compression_ratio,
-        no_speech_prob=raw.no_speech_prob,
-        words=words,
-    )
 
 
 @lru_cache

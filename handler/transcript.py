@@ -9,8 +9,6 @@ from pydantic import Field
 
 ResponseFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
 RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "verbose_json", "text", "srt", "vtt")
-TIMED_FORMATS: frozenset[ResponseFormat] = frozenset({"verbose_json", "srt", "vtt"})
-"""Formats that show segment start and end times."""
 Granularity = Literal["segment", "word"]
 Task = Literal["transcribe", "translate"]
 """Whisper's name for what a request asks: the transcript, or its English translation."""
@@ -24,9 +22,8 @@ MAX_VAD_MS = 10_000
 
 @dataclass(frozen=True)
 class VadParameters:
-    """OpenAI's ``chunking_strategy`` ``{"type": "server_vad", ...}`` object: voice activity
-    detection cuts the audio into speech chunks before decoding (faster-whisper's Silero VAD,
-    ``VadOptions``), and only the speech is decoded.
+    """OpenAI's ``chunking_strategy`` ``{"type": "server_vad", ...}`` object: how voice activity
+    detection (Silero VAD, ``handler/segmentation.py``) finds the speech that is decoded.
 
     Defaults are OpenAI's (``VadConfig`` in its OpenAPI spec). The ranges are OpenAI's for
     ``threshold`` (0.0 to 1.0) and this service's for the durations (0 to 10,000 ms, integers),
@@ -34,18 +31,48 @@ class VadParameters:
     """
 
     prefix_padding_ms: Annotated[int, Field(ge=0, le=MAX_VAD_MS)] = 300
-    """Audio kept before detected speech, in ms (faster-whisper's ``speech_pad_ms``, which
-    pads both ends of each chunk)."""
+    """Audio kept around detected speech, in ms (before and after each stretch)."""
     silence_duration_ms: Annotated[int, Field(ge=0, le=MAX_VAD_MS)] = 200
-    """Silence that ends a speech chunk, in ms (faster-whisper's ``min_silence_duration_ms``)."""
+    """Silence that ends a stretch of speech, in ms."""
     threshold: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.5
     """Speech probability above which a 32 ms frame counts as speech (``threshold``)."""
 
 
 ChunkingStrategy = Literal["auto"] | VadParameters
-"""``"auto"``: the VAD with the engine's own settings for the path the audio takes; a
-:class:`VadParameters`: the client's settings. Absent (``None``): no VAD beyond what the
-engine does by itself (the batched pipeline always cuts long audio at speech pauses)."""
+"""``"auto"``: the engine's own speech detection (:class:`VadOptions`' defaults); a
+:class:`VadParameters`: the client's settings. Absent (``None``): the same as ``"auto"``, since
+the engine always finds speech before decoding (that is how silence stays empty)."""
+
+
+@dataclass(frozen=True)
+class VadOptions:
+    """How speech is found and cut, with OpenAI's ``server_vad`` names
+    (``chunking_strategy: {"type": "server_vad", ...}`` maps onto it field by field).
+
+    Defaults: ``threshold`` is Silero's; the others are the benchmark's choice (docs/bench).
+    """
+
+    threshold: float = 0.5
+    """Silero speech probability (0-1) at which speech starts; it ends below 0.15 less."""
+    prefix_padding_ms: int = 400
+    """Audio kept around detected speech (before and after), so no word loses its edges."""
+    silence_duration_ms: int = 300
+    """Silence that ends a stretch of speech; shorter pauses stay inside it."""
+    min_speech_duration_ms: int = 150
+    """Stretches of speech shorter than this are dropped (a click, a cough): Silero's name."""
+
+
+def vad_options(chunking: ChunkingStrategy | None) -> VadOptions:
+    """The engine's speech detection for OpenAI's ``chunking_strategy``: absent or ``"auto"``
+    take :class:`VadOptions`' defaults; a ``server_vad`` object sets its three fields by their
+    OpenAI names (the minimum speech length stays the engine's)."""
+    if chunking is None or chunking == "auto":
+        return VadOptions()
+    return VadOptions(
+        threshold=chunking.threshold,
+        prefix_padding_ms=chunking.prefix_padding_ms,
+        silence_duration_ms=chunking.silence_duration_ms,
+    )
 
 
 @dataclass(frozen=True)
@@ -55,10 +82,8 @@ class TranscribeOptions:
     initial_prompt: str | None = None
     temperature: float | None = None
     word_timestamps: bool = False
-    segment_timestamps: bool = True
-    """False when only the text is returned (json, text): long audio may then be batched."""
-    chunking: ChunkingStrategy | None = None
-    """OpenAI's ``chunking_strategy``, mapped onto the VAD by ``engine.vad_options``."""
+    vad: VadOptions = field(default_factory=VadOptions)
+    """Speech detection and cutting (OpenAI's ``chunking_strategy``, see :func:`vad_options`)."""
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ from handler.errors import InvalidRequest, PayloadTooLarge, shown
 from handler.models import resolve_model
 from handler.pipeline import TranscriptionRequest
 from handler.transcript import (
-    TIMED_FORMATS,
     ChunkingStrategy,
     Granularity,
     ResponseFormat,
     TranscribeOptions,
     VadParameters,
+    vad_options,
 )
 
 RequestedFormat = Literal["json", "verbose_json", "text", "srt", "vtt", "diarized_json"]
@@ -264,10 +264,7 @@ def transcription_request(
             initial_prompt=prompt or None,
             temperature=temperature,
             word_timestamps="word" in chosen,
-            # A stream sends each segment as it is decoded, so it decodes in order: the batched
-            # pipeline would hold every segment of a batch (minutes of audio) until its end.
-            segment_timestamps=fmt in TIMED_FORMATS or stream,
-            chunking=chunking,
+            vad=vad_options(chunking),
         ),
         response_format=fmt,
         granularities=chosen,

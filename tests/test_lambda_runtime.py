@@ -95,6 +95,8 @@ def test_cold_read_only_invocation_transcribes(settings: Settings, caller: Calle
     cold = next(line for line in logs if line.get("message") == "cold start")
     assert cold["cold_start"] is True
     assert cold["function_name"] == "tinyscribe-ApiFunction"
-    assert cold["model_load_ms"] > 0 and cold["first_event_ms"] >= cold["model_load_ms"]
+    # The model loads on a thread from the init phase on (see handler/app.py), so it may be
+    # ready before the first event starts; it is within the whole cold start.
+    assert 0 < cold["model_load_ms"] <= cold["total_ms"]
     loaded = next(line for line in logs if line.get("message") == "model loaded")
     assert loaded["threads"] == 1  # 2,048 MB of Lambda memory buys about one vCPU

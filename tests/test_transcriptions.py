@@ -157,43 +157,57 @@ def test_error_bodies_never_leak_internals(client, caller, speech_wav):
 
 
 @pytest.fixture(scope="module")
-def long_speech(audio_dir: Path) -> tuple[str, object]:
-    """About 20 s of speech (the batched threshold is lowered to 5 s for it)."""
+def non_speech_files(audio_dir: Path) -> dict[str, Path]:
+    """30 s of digital silence as issue 11 made it (ffmpeg's anullsrc), and other kinds of
+    audio without speech in other containers."""
+    import subprocess
+
+    from tests.support.audio import convert
+    from tests.support.conversation import non_speech
+
+    silence = audio_dir / "anullsrc.wav"
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+         "anullsrc=r=16000:cl=mono", "-t", "30", str(silence)],
+        check=True,
+    )  # fmt: skip
+    return {
+        "digital-silence.wav": silence,
+        "room-noise.mp3": convert(non_speech("pink-noise-50dBFS", audio_dir), audio_dir / "n.mp3"),
+        "music.flac": convert(non_speech("music-fast", audio_dir), audio_dir / "music.flac"),
+        "hum.ogg": convert(non_speech("hum-50Hz", audio_dir), audio_dir / "hum.ogg"),
+    }
+
+
+@pytest.mark.parametrize("name", ["digital-silence.wav", "room-noise.mp3", "music.flac", "hum.ogg"])
+@pytest.mark.parametrize("response_format", ["json", "verbose_json", "srt"])
+def test_audio_without_speech_is_empty_and_billed_for_its_length(
+    client, make_caller, services, non_speech_files, name, response_format
+):  # type: ignore[no-untyped-def]
+    """Issue 11: silence came back as "You", quiet noise as runs of dots."""
     from handler.audio import decode_audio
-    from tests.support.audio import SPEECH_SENTENCES, speak
+    from handler.billing import billable_seconds, cost_micro_usd
+    from tests.support.money import assert_money_invariants
 
-    text = " ".join(SPEECH_SENTENCES * 2)
-    return text, decode_audio(str(speak(text, audio_dir / "long.wav")), max_seconds=60)
+    caller = make_caller(credit_micro_usd=1_000_000)
+    path = non_speech_files[name]
+    seconds = billable_seconds(decode_audio(str(path), max_seconds=120).duration)
 
+    response = post(client, caller, path, response_format=response_format)
 
-def test_long_audio_wanted_as_text_goes_through_the_batched_pipeline(settings, long_speech):
-    from handler.engine import Engine
-    from handler.transcript import TranscribeOptions
-
-    text, audio = long_speech
-    engine = Engine(settings.model_copy(update={"batched_min_seconds": 5.0}))
-
-    transcript = engine.transcribe(audio.samples, TranscribeOptions(segment_timestamps=False))
-
-    assert engine._batched is not None  # the batched pipeline did the work
-    assert word_error_rate(text, transcript.text) <= 0.25
-    starts = [segment.start for segment in transcript.segments]
-    assert starts == sorted(starts) and transcript.segments[-1].end <= audio.duration + 0.5
-
-
-def test_long_audio_wanted_with_timings_keeps_sentence_segments(settings, long_speech):
-    from handler.engine import Engine
-    from handler.transcript import TranscribeOptions
-
-    text, audio = long_speech
-    engine = Engine(settings.model_copy(update={"batched_min_seconds": 5.0}))
-
-    transcript = engine.transcribe(audio.samples, TranscribeOptions(segment_timestamps=True))
-
-    assert engine._batched is None  # sequential: segments end where the model put them
-    assert word_error_rate(text, transcript.text) <= 0.25
-    assert len(transcript.segments) >= 4  # one per sentence or so, not one per 20 s chunk
-    assert all(segment.end - segment.start < 15 for segment in transcript.segments)
+    assert response.status_code == 200, response.text
+    if response_format == "json":
+        body = response.json()
+        assert body["text"] == "" and body["usage"] == {"type": "duration", "seconds": seconds}
+    elif response_format == "verbose_json":
+        assert response.json()["segments"] == [] and response.json()["text"] == ""
+    else:
+        assert response.text.strip() == ""
+    cost = cost_micro_usd(seconds, services.settings.price_micro_usd_per_minute)
+    assert response.headers["x-tinyscribe-cost-micro-usd"] == str(cost)
+    wallet = services.wallets.get(caller.key.wallet_id)
+    assert wallet.balance == 1_000_000 - cost
+    assert_money_invariants(services.wallets, caller.key.wallet_id)
 
 
 def test_model_is_loaded_on_a_thread_that_is_gone_afterwards(settings, monkeypatch):

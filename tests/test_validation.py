@@ -15,10 +15,8 @@ import httpx
 import openai
 import pytest
 
-from handler.config import Settings
-from handler.engine import decode_options, vad_options
 from handler.errors import InvalidRequest
-from handler.transcript import TranscribeOptions, VadParameters
+from handler.transcript import VadOptions, VadParameters, vad_options
 from handler.validation import (
     REFUSED_FIELDS,
     TRANSCRIPTION_FIELDS,
@@ -253,20 +251,22 @@ def test_invalid_chunking_strategy_is_a_400_over_http(client, caller, services, 
     assert_not_charged(services, caller)
 
 
-def test_chunking_strategy_reaches_faster_whispers_vad():
-    """The engine's whole mapping: OpenAI's names onto faster-whisper's Silero VadOptions."""
-    assert vad_options(None) == {}
-    assert vad_options("auto") == {"vad_filter": True}
-    assert vad_options(VadParameters(prefix_padding_ms=120, silence_duration_ms=900)) == {
-        "vad_filter": True,
-        "vad_parameters": {"threshold": 0.5, "min_silence_duration_ms": 900, "speech_pad_ms": 120},
-    }
-    asked = TranscribeOptions(chunking=VadParameters(threshold=0.7))
-    assert decode_options(Settings(), asked)["vad_parameters"]["threshold"] == 0.7
-    # Without chunking_strategy the engine gets the arguments it always got: no VAD keys.
-    assert not {"vad_filter", "vad_parameters"} & set(
-        decode_options(Settings(), TranscribeOptions())
+def test_chunking_strategy_reaches_the_engines_vad():
+    """The whole mapping: OpenAI's names onto the engine's speech detection, defaults kept."""
+    assert vad_options(None) == VadOptions() == vad_options("auto")
+    assert vad_options(VadParameters(prefix_padding_ms=120, silence_duration_ms=900)) == (
+        VadOptions(threshold=0.5, prefix_padding_ms=120, silence_duration_ms=900)
     )
+    asked = transcription_request(
+        model="whisper-1",
+        language=None,
+        prompt=None,
+        response_format="json",
+        temperature=0.0,
+        granularities=[],
+        chunking=VadParameters(threshold=0.7),
+    )
+    assert asked.options.vad.threshold == 0.7
 
 
 def test_strict_vad_hears_no_speech_and_the_audio_is_still_billed(
@@ -445,7 +445,6 @@ def test_a_stream_decodes_in_order_and_sends_segment_events_only_when_asked() ->
         request(True, []),
         request(True, ["segment"]),
     )
-    assert not plain.options.segment_timestamps  # a minute or more of text may be batched
-    assert streamed.stream and streamed.options.segment_timestamps
+    assert not plain.stream and streamed.stream
     assert not streamed.stream_segments
     assert with_segments.stream_segments and not with_segments.options.word_timestamps

@@ -64,10 +64,8 @@ def create_transcription(
     response_format: Annotated[
         RequestedFormat,
         Form(
-            description="json and text decode audio of a minute or more in batches (fastest), "
-            "unless streamed; srt, vtt and verbose_json decode it in order, for sentence-level "
-            "timings. "
-            "diarized_json is refused (no diarization)."
+            description="How the transcript is written. Every format is decoded the same way "
+            "and takes the same time; audio without speech gives an empty transcript."
         ),
     ] = "json",
     temperature: Annotated[float, Form(ge=0, le=1, allow_inf_nan=False)] = 0.0,

@@ -1,6 +1,6 @@
 """A long-lived measuring process: the raw engine or the Lambda entry point.
 
-``python -m tests.bench.worker engine|lambda`` reads one JSON job per line on stdin and
+``python -m bench.worker engine|lambda`` reads one JSON job per line on stdin and
 answers each with one line ``@@ {json}`` on stdout (anything else on stdout is noise from
 libraries). Each job resets the process's peak RSS first, so ``peak_rss_mb`` is the peak
 of that job alone. The model is loaded once, as in a warm Lambda.
@@ -15,74 +15,44 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import procstats
 from handler.config import Settings
-from tests.bench import procstats
 
 PREFIX = "@@ "
 Job = dict[str, Any]
+MAX_SECONDS = 3600.0
+"""Longest file a worker decodes (the bench's longest is the 10 minute meeting)."""
 
 
 class RawEngine:
-    """faster-whisper's ``WhisperModel`` with the service's model dir, threads and options."""
+    """The service's engine (``handler.engine.Engine``: speech windows decoded in batches)
+    without the service: no FastAPI, no DynamoDB, no HTTP. Also decodes the accuracy
+    reference, faster-whisper's sequential ``transcribe``, with the same loaded model."""
 
-    def __init__(self, settings: Settings, main_thread_load: bool = False) -> None:
-        from faster_whisper import WhisperModel
-
-        from handler.engine import on_short_lived_thread
+    def __init__(self, settings: Settings) -> None:
+        from handler.engine import Engine
 
         self.settings = settings
-        model_dir, threads, compute_type = (
-            str(settings.model_dir),
-            settings.cpu_threads,
-            settings.compute_type,
-        )
-
-        def load() -> Any:
-            return WhisperModel(
-                model_dir,
-                device="cpu",
-                compute_type=compute_type,
-                cpu_threads=threads,
-                local_files_only=True,
-            )
-
         started = time.perf_counter()
-        # As the service loads it (see on_short_lived_thread); the study measures the
-        # difference against loading on this, the main, thread.
-        self.model = load() if main_thread_load else on_short_lived_thread(load)
+        self.engine = Engine(settings)
+        self.engine.model()  # built on a short-lived thread, as the service does
         self.load_seconds = time.perf_counter() - started
-        self._batched: Any = None
 
     def transcribe(self, job: Job) -> Job:
-        """Decode and transcribe as the service would for a ``json`` request: its options,
-        its batching rule. For the throughput study, ``batched``, ``batch_size``,
-        ``chunk_seconds`` and ``without_timestamps`` in the job override them."""
-        from faster_whisper import decode_audio
-
-        from handler.engine import batched_options, decode_options, uses_batched_pipeline
+        """Decode the file as the service does and transcribe it for ``response_format``."""
+        from handler.audio import decode_audio
         from handler.transcript import TranscribeOptions
 
-        overrides = {"beam_size": int(job["beam_size"])}
-        if "batch_size" in job:
-            overrides["batch_size"] = int(job["batch_size"])
-        if "chunk_seconds" in job:
-            overrides["batched_chunk_seconds"] = int(job["chunk_seconds"])
-        settings = self.settings.model_copy(update=overrides)
-        options = TranscribeOptions(segment_timestamps=False)
-        audio = decode_audio(job["path"])
-        kwargs = decode_options(settings, options)
-        batched = job.get("batched", uses_batched_pipeline(settings, len(audio) / 16_000, options))
-        if batched:
-            if self._batched is None:
-                from faster_whisper import BatchedInferencePipeline
+        samples = decode_audio(job["path"], max_seconds=MAX_SECONDS).samples
+        return {"text": self.engine.transcribe(samples, TranscribeOptions()).text}
 
-                self._batched = BatchedInferencePipeline(model=self.model)
-            pipeline_options = batched_options(settings)
-            if "without_timestamps" in job:
-                pipeline_options["without_timestamps"] = bool(job["without_timestamps"])
-            segments, _ = self._batched.transcribe(audio, **kwargs, **pipeline_options)
-        else:
-            segments, _ = self.model.transcribe(audio, **kwargs)
+    def reference(self, job: Job) -> Job:
+        """faster-whisper's sequential beam search over the same samples."""
+        from bench.reference import sequential_options
+        from handler.audio import decode_audio
+
+        samples = decode_audio(job["path"], max_seconds=MAX_SECONDS).samples
+        segments, _ = self.engine.model().transcribe(samples, **sequential_options(self.settings))
         return {"text": "".join(segment.text for segment in segments).strip()}
 
 
@@ -97,23 +67,26 @@ class LambdaEntry:
         self.handler = lambda_handler
 
     def invoke(self, event: Job) -> Job:
-        from tests.bench.events import LambdaContext
+        from bench.events import LambdaContext
 
         return dict(self.handler(event, LambdaContext()))
 
     def transcribe(self, job: Job) -> Job:
-        from tests.bench.events import transcription_event
+        from bench.events import transcription_event
+        from bench.texts import transcript_text
 
-        event = transcription_event(Path(job["path"]), job["secret"])
+        response_format = job.get("response_format", "json")
+        fields = {"response_format": response_format}
+        event = transcription_event(Path(job["path"]), job["secret"], fields)
         started = time.perf_counter()
         response = self.invoke(event)
         seconds = time.perf_counter() - started
-        body = json.loads(response["body"]) if response.get("body") else {}
+        body = str(response.get("body") or "")
         if response["statusCode"] != 200:
-            raise RuntimeError(f"lambda_handler answered {response['statusCode']}: {body}")
+            raise RuntimeError(f"lambda_handler answered {response['statusCode']}: {body[:300]}")
         headers = response.get("headers") or {}
         return {
-            "text": str(body.get("text", "")).strip(),
+            "text": transcript_text(response_format, body),
             "seconds": seconds,
             "processing_ms": float(headers.get("openai-processing-ms", "nan")),
         }
@@ -122,8 +95,8 @@ class LambdaEntry:
         """Where the service's own time goes: routing, auth, decoding (no model)."""
         from faster_whisper import decode_audio as engine_decode
 
+        from bench.events import http_api_event
         from handler.audio import decode_audio
-        from tests.bench.events import http_api_event
 
         auth = {"authorization": f"Bearer {job['secret']}"}
         path = Path(job["path"])
@@ -169,8 +142,8 @@ def serve(kind: str) -> None:
 
     settings = Settings()
     ready: Job = {"threads": settings.cpu_threads}
-    if kind in ("engine", "engine-main-thread"):
-        target: Any = RawEngine(settings, main_thread_load=kind == "engine-main-thread")
+    if kind == "engine":
+        target: Any = RawEngine(settings)
         ready["load_seconds"] = target.load_seconds
     else:
         target = LambdaEntry()

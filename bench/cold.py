@@ -1,7 +1,7 @@
 """Cold start: a fresh process from nothing to its first transcript, phase by phase.
 
-``python -m tests.bench.cold engine FILE`` imports faster-whisper, loads the model and
-transcribes FILE; ``python -m tests.bench.cold lambda FILE SECRET`` imports
+``python -m bench.cold engine FILE`` imports faster-whisper, loads the model and
+transcribes FILE; ``python -m bench.cold lambda FILE SECRET`` imports
 ``handler.app`` (Lambda's init phase) and sends FILE through ``lambda_handler`` in an
 API Gateway v2 event (the first invocation, which loads the model lazily). Prints one
 ``@@ {json}`` line with the phases in seconds.
@@ -15,19 +15,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.bench import procstats
-from tests.bench.worker import PREFIX
+from bench import procstats
+from bench.worker import PREFIX
 
 
 def cold_engine(path: Path) -> dict[str, Any]:
-    """Import, load and first transcript of the bare engine, with the service's settings."""
+    """Import, load and first transcript of faster-whisper alone (its own sequential
+    decoding, the service's model, threads and beam): the floor the service's cold start
+    is measured against."""
     started = time.perf_counter()
     from faster_whisper import WhisperModel
 
     imported = time.perf_counter()
+    from bench.reference import sequential_options
     from handler.config import Settings
-    from handler.engine import decode_options, on_short_lived_thread
-    from handler.transcript import TranscribeOptions
+    from handler.engine import on_short_lived_thread
 
     settings = Settings()
     settings_seconds = time.perf_counter() - imported
@@ -42,7 +44,7 @@ def cold_engine(path: Path) -> dict[str, Any]:
         )
     )
     loaded = time.perf_counter()
-    segments, _ = model.transcribe(str(path), **decode_options(settings, TranscribeOptions()))
+    segments, _ = model.transcribe(str(path), **sequential_options(settings))
     text = "".join(segment.text for segment in segments).strip()
     done = time.perf_counter()
     return {
@@ -57,7 +59,7 @@ def cold_engine(path: Path) -> dict[str, Any]:
 def cold_lambda(path: Path, secret: str) -> dict[str, Any]:
     """Lambda init (import ``handler.app``) then the first invocation, split by the engine's
     own load timer (faster-whisper import + model load happen lazily inside it)."""
-    from tests.bench.events import LambdaContext, transcription_event
+    from bench.events import LambdaContext, transcription_event
 
     event = transcription_event(path, secret)
     started = time.perf_counter()

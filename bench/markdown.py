@@ -47,10 +47,10 @@ def header(results: Row) -> str:
             f"- Date: {meta['date']}; CPU: {meta['cpu']} ({meta['cores']} cores, shared); "
             f"Python {meta['python']}; measured in {meta.get('measured_with', 'the dev venv')}",
             f"- faster-whisper {meta['faster_whisper']}, ctranslate2 {meta['ctranslate2']}; "
-            f"Whisper tiny.en {settings['compute_type']}, beam {settings['beam_size']}, "
-            f"json/text from {settings['batched_min_seconds']:g} s batched "
-            f"(batch {settings['batch_size']}, {settings.get('batched_chunk_seconds', 30)} s "
-            "chunks, no timestamps), timed formats sequential",
+            f"Whisper tiny.en {settings['compute_type']}, beam {settings['beam_size']}; every "
+            f"format: speech windows of at most {settings['window_seconds']:g} s "
+            f"(+{settings['lookahead_seconds']:g} s lookahead), batches of "
+            f"{settings['batch_size']}, with timestamps and word alignment",
             f"- Speech: {meta['speech']}; files: {files}",
             f"- Whole run: {meta['bench_seconds']:.0f} s. Times are medians; ratios and overheads "
             "are medians of paired runs (service next to engine in the same repetition).",
@@ -213,49 +213,55 @@ def targets_section(results: Row) -> str:
     return "## Targets\n\n" + table(["target", "measured", "wanted", "met"], rows)
 
 
-def study_section(results: Row) -> str:
-    study = results["study"]
-    if not study:
-        return "## Throughput study\n\nNot run this time (`make bench ARGS=--study` runs it)."
-    beams = [
-        [r["beam_size"], r["clips"], r["audio_seconds"], r["seconds"], r["rtf"], r["wer"]]
-        for r in study["beam"]
-    ]
-    decoding = [
-        [r["file"], r["config"], r["seconds"], r["rtf"], r["peak_rss_mb"], r["wer"], r["runs"]]
-        for r in study["decoding"]
-    ]
-    threads = [
-        [r["file"], r["main_thread_seconds"], r["short_lived_thread_seconds"], r["speedup"]]
-        for r in study.get("load_thread", [])
-    ]
-    q = study["int8"]
-    int8 = [
-        [
-            "float16 on disk, int8 at load",
-            q["float16_bytes"] / 1e6,
-            q["float16_load_seconds"],
-            q["float16_wer"],
-        ],
-        [
-            "int8 on disk (the layer, layers/quantize.py)",
-            q["int8_bytes"] / 1e6,
-            q["int8_load_seconds"],
-            q["int8_wer"],
-        ],
-    ]
+def long_audio_section(results: Row) -> str:
+    """Per long file: WER and recall in every format beside the sequential reference's, and
+    the speed of every format on the 60 s and 5 min files."""
+    accuracy = results.get("accuracy") or {}
+    rows = accuracy.get("rows", [])
+    if not rows:
+        return "## Long audio\n\nNot run this time (`--no-accuracy`)."
+    formats = list(dict.fromkeys(r["format"] for r in rows))
+    names = list(dict.fromkeys(r["file"] for r in rows))
+    table_rows = []
+    for name in names:
+        runs = {r["format"]: r for r in rows if r["file"] == name}
+        first = next(iter(runs.values()))
+        table_rows.append(
+            [
+                name,
+                first["kind"],
+                first["audio_seconds"] / 60,
+                first["utterances"],
+                f"{first['reference_wer']:.3f} / {first['reference_recall']:.2f}",
+                *[f"{runs[f]['wer']:.3f} / {runs[f]['recall']:.2f}" for f in formats],
+                max(r["wer"] - r["reference_wer"] for r in runs.values()),
+            ]
+        )
+    head = ["file", "kind", "min", "utterances", "sequential beam 5: WER / recall"]
+    head += [f"{f}: WER / recall" for f in formats] + ["worst WER - sequential"]
+    speed_rows = []
+    one_thread = results.get("formats_one_thread", [])
+    for name in ("60s", "5min"):
+        two = {r["format"]: r for r in rows if r["file"] == name}
+        one = {r["format"]: r for r in one_thread if r["file"] == name}
+        if two:
+            speed_rows.append([f"{name}, 2 threads (HTTP)", *[two[f]["rtf"] for f in formats]])
+        if one:
+            speed_rows.append([f"{name}, 1 thread (Lambda)", *[one[f]["rtf"] for f in formats]])
+    clips = accuracy["clips"]
+    note = (
+        f"Reference clips ({clips['count']}, json, one by one): WER {clips['wer']:.4f}, "
+        f"sequential beam 5 {clips['reference_wer']:.4f}. Recall: share of utterances with at "
+        "least half their words in the transcript. Meetings are built from clips that each "
+        "transcribe correctly alone (`bench/longform.py`)."
+    )
     return "\n\n".join(
         [
-            "## Throughput study (raw engine, 2 threads)",
-            "Beam size, sequential decoding, reference clips:",
-            table(["beam", "clips", "audio s", "s", "x RT", "WER"], beams),
-            "Sequential vs BatchedInferencePipeline (with its VAD):",
-            table(["file", "config", "s", "x RT", "peak RSS MB", "WER", "runs"], decoding),
-            "Model constructed on the main thread vs on a short-lived thread (warm, median of "
-            "interleaved runs; see `on_short_lived_thread` in handler/engine.py):",
-            table(["file", "main thread s", "short-lived thread s", "speed-up"], threads),
-            f"Weights stored int8 vs quantized at load (median of {q['reps']} fresh processes):",
-            table(["model.bin", "MB", "load s", "WER (clips, beam 5)"], int8),
+            "## Long audio: accuracy in every format (HTTP, 2 threads)",
+            table(head, table_rows),
+            note,
+            "## Speed of every format, x real time",
+            table(["file", *formats], speed_rows),
         ]
     )
 
@@ -266,9 +272,9 @@ def render(results: Row) -> str:
         header(results),
         targets_section(results),
         warm_section(results),
-        attribution_section(results),
+        long_audio_section(results),
         cold_section(results),
         cost_section(results),
-        study_section(results),
+        attribution_section(results),
     ]
     return "\n\n".join(sections) + "\n"

@@ -7,6 +7,7 @@ is written to a temporary directory outside the repository, never into the proje
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,17 @@ from pathlib import Path
 from handler.config import REPO_ROOT
 from tests.support.audio import speak
 
-SHARED_SPEECH = REPO_ROOT.parent / "shared" / "speech"
+
+def _shared_speech() -> Path:
+    """``$TINYSCRIBE_SHARED_SPEECH``, else ``shared/speech`` next to the checkout or next to
+    the folder holding it (a worktree)."""
+    if os.environ.get("TINYSCRIBE_SHARED_SPEECH"):
+        return Path(os.environ["TINYSCRIBE_SHARED_SPEECH"])
+    candidates = [folder / "shared" / "speech" for folder in REPO_ROOT.parents]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SHARED_SPEECH = _shared_speech()
 REFERENCES = SHARED_SPEECH / "references.tsv"
 SHORT_CLIP = "common_voice_en_651325.mp3"  # ~2.4 s, MP3, no reference
 MEDIUM_CLIP = "jfk.flac"  # 11 s
@@ -42,12 +53,14 @@ class Clip:
 
 @dataclass(frozen=True)
 class BenchFile:
-    """A file the benchmark transcribes, with its reference when one is known."""
+    """A file the benchmark transcribes, with what was said in it when that is known."""
 
     name: str
     path: Path
     seconds: float
     reference: str | None
+    utterances: tuple[str, ...] = ()
+    """The reference clip by clip (long files), for per-utterance recall."""
 
 
 def probe_seconds(path: Path) -> float:
@@ -127,8 +140,8 @@ def long_file(
     """About ``target_seconds`` of speech built from whole reference clips (so WER is known)."""
     chosen, _total = _concatenation(clips, target_seconds, max_seconds)
     path = _encode([clip.path for clip in chosen], workdir / f"{name}.mp3")
-    reference = " ".join(clip.reference or "" for clip in chosen)
-    return BenchFile(name, path, probe_seconds(path), reference)
+    utterances = tuple(clip.reference or "" for clip in chosen)
+    return BenchFile(name, path, probe_seconds(path), " ".join(utterances), utterances)
 
 
 def short_file(name: str, path: Path, reference: str | None) -> BenchFile:

@@ -52,7 +52,7 @@ def _speed_panel(axes: Any, results: Row) -> None:
             values.append(rows[0]["rtf"] if rows else 0.0)
         positions = [i + (index - len(SERIES) / 2 + 0.5) * width for i in range(len(names))]
         axes.bar(positions, values, width, label=label)
-    axes.axhline(25, color="grey", linestyle="--", linewidth=1, label="target 25x (5 min)")
+    axes.axhline(30, color="grey", linestyle="--", linewidth=1, label="target 30x (5 min)")
     axes.set_xticks(range(len(names)), names)
     axes.set_ylabel("x real time (higher is better)")
     axes.set_title("Warm request speed")
@@ -64,7 +64,7 @@ def _cost_panel(axes: Any, results: Row) -> None:
     memory = [row["memory_mb"] for row in table]
     for arch in ("x86_64", "arm64"):
         axes.plot(memory, [row[arch] * 1e6 for row in table], marker="o", label=f"{arch} $/min")
-    axes.axhline(200, color="red", linestyle="--", linewidth=1, label="target $0.0002/min")
+    axes.axhline(100, color="red", linestyle="--", linewidth=1, label="target $0.0001/min")
     axes.set_xlabel("Lambda MemorySize (MB)")
     axes.set_ylabel("micro-USD per audio minute")
     axes.set_ylim(bottom=0)

@@ -1,11 +1,12 @@
-"""``make bench``: raw engine vs the full service, side by side, in one run.
+"""``make bench``: raw engine vs the full service, side by side, and long-audio accuracy.
 
 Three long-lived processes each hold the model, as a warm Lambda would: the raw engine
-(``faster_whisper.WhisperModel`` with the service's model dir, threads and options), the
-Lambda entry point fed API Gateway v2 events, and ``tinyscribe serve`` over HTTP against
-DynamoDB Local with a real key. Jobs are interleaved (the order of the modes rotates every
-repetition) so a noisy neighbour slows all of them alike. Then the same at one thread on
-one core (Lambda <= 1,769 MB), cold starts, and the throughput study. Writes
+(``handler.engine.Engine`` alone, with the service's settings), the Lambda entry point fed
+API Gateway v2 events, and ``tinyscribe serve`` over HTTP against DynamoDB Local with a real
+key. Jobs are interleaved (the order of the modes rotates every repetition) so a noisy
+neighbour slows all of them alike. Then the same at one thread on one core (Lambda <=
+1,769 MB), every response format on the long files (speed, and accuracy against
+faster-whisper's sequential beam search of the same file), and cold starts. Writes
 ``docs/bench/results.json``, ``docs/bench/RESULTS.md`` and ``docs/bench/throughput.png``.
 """
 
@@ -21,11 +22,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from handler.config import REPO_ROOT, Settings
-from tests.bench import markdown, report
-from tests.bench.corpus import BenchFile, bench_files, reference_clips
-from tests.bench.metrics import corpus_wer, median
-from tests.bench.processes import (
+from bench import longaudio, markdown, report
+from bench.corpus import BenchFile, bench_files, reference_clips
+from bench.metrics import corpus_wer, median
+from bench.processes import (
     BENCH_PYTHON,
     LocalStack,
     Server,
@@ -34,8 +34,8 @@ from tests.bench.processes import (
     local_stack,
     measuring_python,
 )
-from tests.bench.study import beam_study, decoding_study, int8_study, load_thread_study
-from tests.bench.worker import PREFIX
+from bench.worker import PREFIX
+from handler.config import REPO_ROOT, Settings
 
 Row = dict[str, Any]
 MODES = ("engine", "lambda", "http")
@@ -50,7 +50,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cold-reps", type=int, default=3)
     parser.add_argument("--long-seconds", type=float, default=290.0, help="the '5 min' file")
     parser.add_argument(
-        "--study", action="store_true", help="also run the throughput study (about 5 minutes)"
+        "--long-files",
+        help="comma-separated names: only these long files in the accuracy runs (development)",
+    )
+    parser.add_argument(
+        "--no-accuracy",
+        action="store_true",
+        help="skip the long-audio accuracy and per-format runs (about 5 minutes)",
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "bench")
     parser.add_argument(
@@ -92,7 +98,7 @@ class Runners:
             return dict(runner.transcribe(bench_file.path))
         if mode == "lambda":
             return dict(runner.run(path=str(bench_file.path), secret=self.secret))
-        return dict(runner.run(path=str(bench_file.path), beam_size=self.settings.beam_size))
+        return dict(runner.run(path=str(bench_file.path)))
 
     def close(self) -> None:
         for runner in self.runners.values():
@@ -185,16 +191,28 @@ def summarise(rows: list[Row], files: list[BenchFile], threads: int) -> list[Row
     return summary
 
 
+def lambda_like(threads: int = 2) -> dict[str, str]:
+    """What Lambda's runtime sets that the service reacts to (the model starts loading in
+    the init phase); tracing off (no X-Ray daemon here) and the local model layer."""
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": "tinyscribe-bench",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "TINYSCRIBE_MODEL_DIR": str(Settings().model_dir),
+        "TINYSCRIBE_CPU_THREADS": str(threads),
+    }
+
+
 def cold_starts(bench_file: BenchFile, secret: str, reps: int, env: dict[str, str]) -> Row:
-    """New process to first transcript, engine and service alternating."""
+    """New process to first transcript, engine and service alternating, both with Lambda's
+    environment."""
     runs: dict[str, list[Row]] = {"engine": [], "lambda": []}
     for _ in range(reps):
         for kind in runs:
             started = time.perf_counter()
             done = subprocess.run(
-                [measuring_python(), "-m", "tests.bench.cold", kind, str(bench_file.path), secret],
+                [measuring_python(), "-m", "bench.cold", kind, str(bench_file.path), secret],
                 cwd=REPO_ROOT,
-                env=bench_env(**env),
+                env=bench_env(**env, **lambda_like()),
                 capture_output=True,
                 text=True,
                 check=True,
@@ -224,30 +242,6 @@ def attribution(bench_file: BenchFile) -> Callable[[Runners], Row]:
     return measure
 
 
-def run_study(files: list[BenchFile], scratch: Path, reps: int) -> Row:
-    """Beam, batching and int8-storage study on the raw engine (2 threads)."""
-    clips = [clip for clip in reference_clips(scratch) if clip.reference]
-    long_files = [f for f in files if f.name in ("60s", "5min")]
-    worker = Worker("engine", 2)
-    try:
-        worker.run(path=str(files[0].path), beam_size=5, batched=True)  # loads the VAD
-        print("  study: beam size", flush=True)
-        beams = beam_study(worker, clips, reps=2)
-        print("  study: batched vs sequential", flush=True)
-        decoding = decoding_study(worker, long_files, {"60s": max(2, reps - 1), "5min": 1})
-    finally:
-        worker.close()
-    print("  study: model loaded on the main thread vs a short-lived one", flush=True)
-    load_thread = load_thread_study([f for f in files if f.name in ("11s", "60s")])
-    print("  study: int8 weights", flush=True)
-    return {
-        "beam": beams,
-        "decoding": decoding,
-        "load_thread": load_thread,
-        "int8": int8_study(clips, threads=2),
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -257,7 +251,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="tinyscribe-bench-") as scratch_dir:
         scratch = Path(scratch_dir)
         files = bench_files(scratch, args.long_seconds)
+        long_files = longaudio.long_files(scratch, files) if not args.no_accuracy else []
+        if args.long_files:
+            wanted = set(args.long_files.split(","))
+            long_files = [f for f in long_files if f.name in wanted]
+        clips = [clip for clip in reference_clips(scratch) if clip.reference]
         print("files: " + ", ".join(f"{f.name}={f.seconds:.1f}s" for f in files), flush=True)
+        references = {}
+        if long_files:
+            print("reference decodings (sequential beam 5, cached)", flush=True)
+            paths = [f.path for f in long_files] + [clip.path for clip in clips]
+            references = longaudio.reference_texts(paths, threads=1)
+        accuracy: Row = {}
+        formats1: list[Row] = []
         with local_stack() as stack:
             print("2 threads, engine / lambda / http", flush=True)
             rows2, attributed = side_by_side(
@@ -280,16 +286,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 reps=args.reps_1thread,
                 env=env,
             )
+            if long_files:
+                print("long audio, every format, 2 threads (HTTP)", flush=True)
+                accuracy = longaudio.accuracy(stack, long_files, clips, references, threads=2)
+                print("every format, 1 thread on CPU 0 (Lambda entry point)", flush=True)
+                timed = [f for f in files if f.name in ("60s", "5min")]
+                formats1 = longaudio.formats_one_thread(stack, timed, env)
             print("cold starts", flush=True)
             cold = cold_starts(files[0], stack.secret, args.cold_reps, env)
-        study = run_study(files, scratch, args.reps) if args.study else None
     results = report.assemble(
         files=files,
         summary=summarise(rows2, files, 2) + summarise(rows1, files, 1),
         runs=rows2 + rows1,
         attribution=attributed,
         cold=cold,
-        study=study,
+        accuracy=accuracy,
+        formats_one_thread=formats1,
         settings=Settings(),
         bench_seconds=time.perf_counter() - started,
     )
@@ -298,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown.targets_section(results))
     print()
     print(markdown.warm_section(results))
+    print()
+    print(markdown.long_audio_section(results))
     print()
     print(
         f"wrote {args.out}/results.json, RESULTS.md, throughput.png "

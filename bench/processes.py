@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 
+from bench import procstats
+from bench.worker import PREFIX
 from handler.config import REPO_ROOT, Settings
 from handler.devstack import free_port, start_dynamodb_local, use_local_aws, wait_for_port
-from tests.bench import procstats
-from tests.bench.worker import PREFIX
 
 BENCH_PYTHON = "TINYSCRIBE_BENCH_PYTHON"
 GRANT_MICRO_USD = 1_000_000_000  # $1000: never the limit in a benchmark
@@ -49,12 +49,12 @@ def pinned(command: list[str], cpus: str | None) -> list[str]:
 
 
 class Worker:
-    """A ``tests.bench.worker`` subprocess and its JSON-lines protocol."""
+    """A ``bench.worker`` subprocess and its JSON-lines protocol."""
 
     def __init__(self, kind: str, threads: int, cpus: str | None = None, **env: str) -> None:
         self.kind, self.threads, self.cpus = kind, threads, cpus
         self.process = subprocess.Popen(
-            pinned([measuring_python(), "-m", "tests.bench.worker", kind], cpus),
+            pinned([measuring_python(), "-m", "bench.worker", kind], cpus),
             cwd=REPO_ROOT,
             env=bench_env(threads, **env),
             stdin=subprocess.PIPE,
@@ -111,8 +111,10 @@ class Server:
             timeout=300,
         )
 
-    def transcribe(self, path: Path) -> dict[str, Any]:
+    def transcribe(self, path: Path, response_format: str = "json") -> dict[str, Any]:
         """POST the file as the OpenAI SDK would; wall time seen by the client."""
+        from bench.texts import transcript_text
+
         pid = self.process.pid
         procstats.reset_peak_rss(pid)
         cpu = procstats.cpu_seconds(pid)
@@ -120,13 +122,13 @@ class Server:
         response = self.client.post(
             "/v1/audio/transcriptions",
             files={"file": (path.name, path.read_bytes())},
-            data={"model": "whisper-1"},
+            data={"model": "whisper-1", "response_format": response_format},
         )
         seconds = time.perf_counter() - started
         if response.status_code != 200:
             raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
         return {
-            "text": str(response.json()["text"]).strip(),
+            "text": transcript_text(response_format, response.text),
             "seconds": seconds,
             "processing_ms": float(response.headers.get("openai-processing-ms", "nan")),
             "cpu_seconds": procstats.cpu_seconds(pid) - cpu,
