@@ -89,10 +89,12 @@ def two_sentences(audio_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def microphone_wav(audio_dir: Path) -> Path:
-    """What the fake microphone hears: the first sentence between half-seconds of silence."""
+    """What the fake microphone hears: the first sentence between 1.5 s of silence, a pause
+    as a person leaves between takes. (With half a second, a recording that starts in the
+    middle of the sentence ran its pieces together and tiny.en garbled the whole sentence.)"""
     speech = speak(SPEECH_SENTENCES[0], audio_dir / "page-microphone-speech.wav")
     padded = audio_dir / "page-microphone.wav"
-    subprocess.run(["sox", str(speech), str(padded), "pad", "0.5", "0.5"], check=True)
+    subprocess.run(["sox", str(speech), str(padded), "pad", "1.5", "1.5"], check=True)
     return padded
 
 
