@@ -13,8 +13,11 @@ DDB_DIR := $(DATA)/dynamodb-local
 OPENAI_NODE_VERSION := 7.59.0
 OPENAI_NODE_DIR := $(DATA)/openai-node
 DDB_PORT ?= 8001
+S3_PORT ?= 8002
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where `make run` keeps its tables and development key.
+RUN_DATA ?= $(DATA)
 MODEL_DIR := layers/build/opt/models/whisper-tiny-en
 # What the Lambda image installs (dependencies only, no dev tools) plus uvicorn: the benchmark
 # measures the service in it, so dev-only packages do not slow its imports.
@@ -73,7 +76,8 @@ $(OPENAI_NODE_DIR)/.installed-$(OPENAI_NODE_VERSION): | system-deps
 
 # exec: make's shell becomes tinyscribe, so SIGTERM/SIGHUP sent to `make run`'s child reach it.
 run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)
-	exec $(BIN)/tinyscribe dev --host $(HOST) --port $(PORT) --db-port $(DDB_PORT) --data $(DATA)
+	exec $(BIN)/tinyscribe dev --host $(HOST) --port $(PORT) --db-port $(DDB_PORT) \
+	  --s3-port $(S3_PORT) --data $(RUN_DATA)
 
 test: setup lint
 	$(BIN)/pytest

@@ -7,6 +7,7 @@ machines.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -81,10 +82,20 @@ def start_dynamodb_local(
     )
     try:
         wait_for_port(port, timeout=30, process=process)
-    except DevStackError:
-        process.kill()
+    except BaseException:  # also a signal's SystemExit or KeyboardInterrupt while it starts
+        stop_process(process)
         raise
     return process
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns once the process is reaped."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_port(
@@ -125,6 +136,8 @@ def start_local_s3(port: int, bucket: str) -> Any:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request at INFO, the poller's twice a second included.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket=bucket)
