@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -75,16 +76,18 @@ def start_dynamodb_local(
     command = dynamodb_local_command(port, data_dir)
     if niceness:
         command = ["nice", "-n", str(niceness), *command]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, timeout=30, process=process)
-    except BaseException:  # also a signal's SystemExit or KeyboardInterrupt while it starts
-        stop_process(process)
-        raise
+    # Its errors go to a file, not a pipe: a pipe nobody reads would stall it once full.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            wait_for_port(port, timeout=30, process=process)
+        except BaseException as exc:  # also a signal's SystemExit or Ctrl-C while it starts
+            stop_process(process)
+            if not isinstance(exc, DevStackError):
+                raise
+            errors.seek(0)
+            output = errors.read().decode(errors="replace")[-2000:]
+            raise DevStackError(f"DynamoDB Local did not start: {exc}\n{output}") from None
     return process
 
 
