@@ -1,5 +1,17 @@
 # tinyscribe Lambda image: one image for both functions (HTTP API and S3 events).
 # Build the model layer first (`make layer` writes layers/build/opt), then `sam build`.
+
+# The dependencies, exactly as uv.lock has them and hash-checked, installed by pip in a stage
+# of their own so that uv never reaches the image. UV_VERSION is the Makefile's.
+FROM public.ecr.aws/lambda/python:3.12 AS dependencies
+ARG UV_VERSION=0.13.9
+COPY pyproject.toml uv.lock /tmp/build/
+RUN pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}" \
+    && uv export --project /tmp/build --frozen --no-dev --no-emit-project --hashes --quiet \
+        --output-file /tmp/build/requirements.txt \
+    && pip install --no-cache-dir --disable-pip-version-check --require-hashes \
+        --only-binary=:all: --target /tmp/dependencies -r /tmp/build/requirements.txt
+
 FROM public.ecr.aws/lambda/python:3.12
 
 # Lambda's filesystem is read-only except /tmp; nothing may reach a model hub at run time.
@@ -13,15 +25,10 @@ ENV HOME=/tmp \
 # comes first and stays cached across dependency and code changes.
 COPY layers/build/opt/ /opt/
 
-# (b) Dependencies, read from [project].dependencies in pyproject.toml, so that editing
-# handler/ does not reinstall them. Wheels only: everything ships manylinux wheels for
-# x86_64 and arm64 on Python 3.12.
-COPY pyproject.toml /tmp/build/pyproject.toml
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('/tmp/build/pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/build/requirements.txt \
-    && pip install --no-cache-dir --disable-pip-version-check --only-binary=:all: \
-        --target "${LAMBDA_TASK_ROOT}" -r /tmp/build/requirements.txt \
-    && rm -rf /tmp/build
+# (b) The locked dependencies ([project].dependencies, no dev group, no serve extra), before
+# the code so that editing handler/ does not reinstall them. Wheels only: the lock has
+# manylinux wheels for x86_64 and arm64 on Python 3.12 (tests/test_dependencies.py).
+COPY --from=dependencies /tmp/dependencies/ ${LAMBDA_TASK_ROOT}/
 
 # (c) The code, byte-compiled now because the runtime cannot write __pycache__.
 COPY handler/ ${LAMBDA_TASK_ROOT}/handler/

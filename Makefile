@@ -13,14 +13,22 @@ DDB_DIR := $(DATA)/dynamodb-local
 OPENAI_NODE_VERSION := 7.59.0
 OPENAI_NODE_DIR := $(DATA)/openai-node
 DDB_PORT ?= 8001
+S3_PORT ?= 8002
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Where `make run` keeps its tables and development key.
+RUN_DATA ?= $(DATA)
 MODEL_DIR := layers/build/opt/models/whisper-tiny-en
 # What the Lambda image installs (dependencies only, no dev tools) plus uvicorn: the benchmark
 # measures the service in it, so dev-only packages do not slow its imports.
 RUNTIME_VENV ?= .venv-runtime
+# uv installs the locked set (uv.lock) into both venvs. It comes from PyPI into a venv of its
+# own, so a machine with only Python 3.11 and pip is enough.
+UV_VERSION := 0.13.9
+UV_HOME := $(DATA)/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
 
-.PHONY: setup system-deps venv layer dynamodb-local openai-node run test lint bench events docs-screenshot clean
+.PHONY: setup system-deps uv venv layer dynamodb-local openai-node run test lint bench events docs-screenshot clean
 
 setup: system-deps venv layer dynamodb-local openai-node ## everything, idempotent
 
@@ -38,11 +46,16 @@ system-deps:
 	  else echo "please install (Debian):$$missing" >&2; exit 1; fi; \
 	fi
 
+uv: $(UV)
+$(UV):
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+# Exactly uv.lock: the dependencies, the serve extra, the dev group and the project (editable).
+# --locked refuses a lock that no longer matches pyproject.toml (`uv lock` updates it).
 venv: $(VENV)/.installed
-$(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet --python $(PYTHON) --extra serve
 	touch $@
 
 layer: $(MODEL_DIR)/.verified ## the model layer: layers/build/opt -> /opt in the image
@@ -61,26 +74,28 @@ $(OPENAI_NODE_DIR)/.installed-$(OPENAI_NODE_VERSION): | system-deps
 	npm install --silent --no-audit --no-fund --save-exact --prefix $(OPENAI_NODE_DIR) openai@$(OPENAI_NODE_VERSION)
 	touch $@
 
+# exec: make's shell becomes tinyscribe, so SIGTERM/SIGHUP sent to `make run`'s child reach it.
 run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)
-	$(BIN)/tinyscribe dev --host $(HOST) --port $(PORT) --db-port $(DDB_PORT) --data $(DATA)
+	exec $(BIN)/tinyscribe dev --host $(HOST) --port $(PORT) --db-port $(DDB_PORT) \
+	  --s3-port $(S3_PORT) --data $(RUN_DATA)
 
 test: setup lint
 	$(BIN)/pytest
 
-lint:
+lint: | $(UV) venv
+	$(UV) lock --check --quiet  # fails when uv.lock and pyproject.toml disagree: run `uv lock`
 	$(BIN)/ruff check handler tests bench layers events
 	$(BIN)/ruff format --check handler tests bench layers events
 
-bench: setup $(RUNTIME_VENV)/.installed ## make bench [ARGS=--study]
+bench: setup $(RUNTIME_VENV)/.installed ## make bench [ARGS='--reps 1 --no-accuracy']
 	$(PY) -m compileall -q handler bench  # as the Dockerfile does for the image
 	$(PY) -m bench.run --runtime-python $(RUNTIME_VENV)/bin/python $(ARGS)
 
-$(RUNTIME_VENV)/.installed: pyproject.toml | venv
-	test -x $(RUNTIME_VENV)/bin/python || $(PYTHON) -m venv $(RUNTIME_VENV)
-	$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-	  print("\n".join(p["dependencies"] + p["optional-dependencies"]["serve"]))' \
-	  > $(RUNTIME_VENV)/requirements.txt
-	$(RUNTIME_VENV)/bin/pip install -q -r $(RUNTIME_VENV)/requirements.txt
+# The image's locked set (no dev group, no project: the benchmark runs handler/ from the tree)
+# plus the serve extra.
+$(RUNTIME_VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(RUNTIME_VENV) $(UV) sync --locked --quiet --python $(PYTHON) \
+	  --no-dev --extra serve --no-install-project
 	touch $@
 
 events: venv

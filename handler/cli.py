@@ -7,16 +7,21 @@ real one with your AWS credentials, or DynamoDB Local through ``AWS_ENDPOINT_URL
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from handler.billing import micro_to_usd, split_top_up, usd_to_micro
 from handler.config import REPO_ROOT, get_settings
 from handler.errors import ApiError
+from handler.observability import LOG_FORMATS
 from handler.transcript import RESPONSE_FORMATS
 
 if TYPE_CHECKING:
@@ -30,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.run not in (cmd_serve, cmd_dev):
         _log_to_stderr()  # stdout carries the command's JSON or transcript
     try:
-        return int(args.run(args) or 0)
+        with _exit_on_stop_signals():
+            return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
     except ApiError as exc:
         print(json.dumps(exc.envelope()), file=sys.stderr)
         return 1
@@ -46,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP API with uvicorn")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="json", help="json: Powertools + EMF"
+    )
     serve.set_defaults(run=cmd_serve)
 
     transcribe = commands.add_parser("transcribe", help="transcribe a local file (no billing)")
@@ -109,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--db-port", type=int, default=8001)
     dev.add_argument("--s3-port", type=int, default=8002)
     dev.add_argument("--data", type=Path, default=REPO_ROOT / ".data")
+    dev.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="text", help="text: one line per request"
+    )
     dev.set_defaults(run=cmd_dev)
     return parser
 
@@ -123,6 +137,24 @@ def _log_to_stderr() -> None:
         handler.setStream(sys.stderr)
 
 
+@contextlib.contextmanager
+def _exit_on_stop_signals() -> Iterator[None]:
+    """SIGTERM (a process manager, ``kill``) and SIGHUP (a closed terminal) end the command
+    as Ctrl-C does: by an exception, so every ``finally`` and ``with`` runs and the children
+    they started are stopped. The exit status is 128 + the signal's number, as a shell reports.
+    """
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def _print(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
@@ -132,13 +164,34 @@ def cmd_serve(args: argparse.Namespace, services: Services | None = None) -> Non
     from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
     from handler.api import create_app
-    from handler.observability import logger
+    from handler.observability import logger, use_text_output
 
-    # uvicorn's own lines in the service's JSON format; the app logs one line per request,
-    # so uvicorn's access log would only repeat it.
+    if args.log_format == "text":
+        use_text_output()
+    # uvicorn's own lines in the service's format; the app logs one line per request, so
+    # uvicorn's access log would only repeat it.
     copy_config_to_registered_loggers(source_logger=logger, include={"uvicorn", "uvicorn.error"})
     app = create_app(services)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again for the
+    # handler it found (see _exit_on_stop_signals). It leaves SIGHUP alone: shut down as for
+    # SIGTERM, and exit with SIGHUP's status.
+    hung_up: list[int] = []
+
+    def hang_up(signum: int, frame: FrameType | None) -> None:
+        hung_up.append(signum)
+        server.handle_exit(signal.SIGTERM, frame)
+
+    previous = signal.signal(signal.SIGHUP, hang_up)
+    try:
+        server.run()
+    except SystemExit:
+        if hung_up:
+            raise SystemExit(128 + signal.SIGHUP) from None
+        raise
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def cmd_transcribe(args: argparse.Namespace) -> None:
@@ -263,20 +316,31 @@ def cmd_dev(args: argparse.Namespace) -> None:
         LocalS3Notifier,
         start_dynamodb_local,
         start_local_s3,
+        stop_process,
         use_local_aws,
     )
+    from handler.observability import use_text_output
     from handler.services import Services
+    from handler.stores.tables import create_tables
 
-    database = start_dynamodb_local(args.db_port, args.data / "dynamodb")
-    try:
+    if args.log_format == "text":
+        use_text_output()
+    # Whatever ends the server (Ctrl-C, SIGTERM, SIGHUP, an error), the stack stops what was
+    # started, last first: the poller, the S3 server, DynamoDB Local.
+    with contextlib.ExitStack() as started:
+        database = start_dynamodb_local(args.db_port, args.data / "dynamodb")
+        started.callback(stop_process, database)
         use_local_aws(dynamodb_port=args.db_port, s3_port=args.s3_port)
         get_settings.cache_clear()
         settings = get_settings()
         storage = start_local_s3(args.s3_port, settings.bucket)
-        cmd_init(args)
+        started.callback(storage.stop)
+        created = create_tables(settings)
+        print(f"DynamoDB Local on port {args.db_port}: tables ready ({len(created)} created)")
         services = Services.from_settings(settings)
         notifier = LocalS3Notifier(services)
         notifier.start()
+        started.callback(notifier.stopped.set)
         secret = _development_key(args.data / "dev-key.json")
         print(f"\nDevelopment key (kept in {args.data}/dev-key.json): {secret}")
         print(f"Page: open http://{args.host}:{args.port}/ in a browser and paste the key there.")
@@ -285,11 +349,6 @@ def cmd_dev(args: argparse.Namespace) -> None:
         endpoint = os.environ["AWS_ENDPOINT_URL_S3"]
         print(f"Local S3 for jobs and batches ({settings.input_prefix}...): {endpoint}\n")
         cmd_serve(args, services)
-        notifier.stopped.set()
-        storage.stop()
-    finally:
-        database.terminate()
-        database.wait(timeout=10)
 
 
 def _development_key(path: Path) -> str:

@@ -7,9 +7,11 @@ machines.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -74,17 +76,29 @@ def start_dynamodb_local(
     command = dynamodb_local_command(port, data_dir)
     if niceness:
         command = ["nice", "-n", str(niceness), *command]
-    process = subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, timeout=30, process=process)
-    except DevStackError:
-        process.kill()
-        raise
+    # Its errors go to a file, not a pipe: a pipe nobody reads would stall it once full.
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        try:
+            wait_for_port(port, timeout=30, process=process)
+        except BaseException as exc:  # also a signal's SystemExit or Ctrl-C while it starts
+            stop_process(process)
+            if not isinstance(exc, DevStackError):
+                raise
+            errors.seek(0)
+            output = errors.read().decode(errors="replace")[-2000:]
+            raise DevStackError(f"DynamoDB Local did not start: {exc}\n{output}") from None
     return process
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns once the process is reaped."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_for_port(
@@ -125,6 +139,8 @@ def start_local_s3(port: int, bucket: str) -> Any:
     import boto3
     from moto.server import ThreadedMotoServer
 
+    # werkzeug logs every request at INFO, the poller's twice a second included.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}").create_bucket(Bucket=bucket)

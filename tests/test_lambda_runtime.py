@@ -100,3 +100,9 @@ def test_cold_read_only_invocation_transcribes(settings: Settings, caller: Calle
     assert 0 < cold["model_load_ms"] <= cold["total_ms"]
     loaded = next(line for line in logs if line.get("message") == "model loaded")
     assert loaded["threads"] == 1  # 2,048 MB of Lambda memory buys about one vCPU
+    # Every line is JSON for CloudWatch (invoke_cold parsed them): the request's own line and
+    # its EMF blob too, never the text line `make run` prints.
+    request = next(line for line in logs if line.get("message") == "request")
+    assert request["status"] == 200 and request["function_name"] == "tinyscribe-ApiFunction"
+    emf = next(line for line in logs if "_aws" in line and "Requests" in line)
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Tinyscribe"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from handler.devstack import free_port, wait_for_port
-from handler.observability import METRIC_UNITS
+from handler.observability import METRIC_UNITS, use_text_output
 from tests.conftest import SPEECH_TEXT, Caller
 
 
@@ -108,3 +108,10 @@ def test_emf_metrics_have_the_expected_names_and_units(served_logs):
         assert emitted[name] == METRIC_UNITS[name].value
     errors = [b for b in blobs if "Errors" in b]
     assert {b["ErrorType"] for b in errors} >= {"authentication_error", "not_found"}
+
+
+def test_text_logs_are_refused_on_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudWatch reads the JSON and EMF; `tinyscribe dev`'s text lines never replace them."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "tinyscribe-ApiFunction")
+    with pytest.raises(RuntimeError, match="Lambda keeps JSON"):
+        use_text_output()
