@@ -67,9 +67,10 @@ run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)
 test: setup lint
 	$(BIN)/pytest
 
-lint:
+lint: venv ## ruff, and mypy --strict over handler/ (settings in pyproject.toml)
 	$(BIN)/ruff check handler tests bench layers events
 	$(BIN)/ruff format --check handler tests bench layers events
+	$(BIN)/mypy
 
 bench: setup $(RUNTIME_VENV)/.installed ## make bench [ARGS=--study]
 	$(PY) -m compileall -q handler bench  # as the Dockerfile does for the image

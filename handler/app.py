@@ -68,7 +68,7 @@ def http_handler() -> Mangum:
 
 def is_s3_event(event: dict[str, Any]) -> bool:
     """S3 notifications (object created under the batch or job prefixes)."""
-    records = event.get("Records")
+    records: list[dict[str, Any]] = event.get("Records") or []
     return bool(records) and all(r.get("eventSource") == "aws:s3" for r in records)
 
 
@@ -105,7 +105,7 @@ def _dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not is_http_event(event):
         raise UnsupportedEvent(f"unsupported event with keys {sorted(event)[:8]}")
     try:
-        return http_handler()(event, context)  # type: ignore[no-any-return]
+        return http_handler()(event, context)
     except Exception:
         # Only what Mangum itself chokes on gets here: the app answers its own errors.
         if not _body_decodes(event):

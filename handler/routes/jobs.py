@@ -20,7 +20,7 @@ from handler.idempotency import IdempotencyDep
 from handler.services import Services
 from handler.stores.jobs import Job, new_job_id
 from handler.transcript import MAX_PROMPT_CHARS, Granularity, ResponseFormat
-from handler.validation import check_file_size, transcription_request
+from handler.validation import TranscriptionFields, check_file_size, transcription_request
 
 router = APIRouter(tags=["jobs"])
 # Results up to this size are returned inline by GET as well as by URL.
@@ -53,14 +53,14 @@ def create_job(
 ) -> Response:
     """Create a job and return where to PUT the audio (with ``Idempotency-Key``, a retry
     returns the same job)."""
-    request_fields = {
-        "model": body.model,
-        "language": body.language,
-        "prompt": body.prompt,
-        "response_format": body.response_format,
-        "temperature": body.temperature,
-        "granularities": body.timestamp_granularities,
-    }
+    request_fields = TranscriptionFields(
+        model=body.model,
+        language=body.language,
+        prompt=body.prompt,
+        response_format=body.response_format,
+        temperature=body.temperature,
+        granularities=body.timestamp_granularities,
+    )
     transcription_request(**request_fields)  # validate now, not after the upload
     check_file_size(
         body.file_size,

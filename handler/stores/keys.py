@@ -129,7 +129,8 @@ class KeyStore:
             response = self.client.get_item(
                 TableName=self.table, Key={"key_id": key_id}, ConsistentRead=True
             )
-        return response.get("Item")
+        item: dict[str, Any] | None = response.get("Item")
+        return item
 
 
 def _key(item: dict[str, Any]) -> ApiKey:
