@@ -109,18 +109,41 @@ def accuracy(
                     f"({baseline.recall:.3f}) {rows[-1]['rtf']:5.1f}x",
                     flush=True,
                 )
+        streaming = [streamed(server, f) for f in files if f.name in ("60s", "5min")]
         texts = [server.transcribe(clip.path)["text"] for clip in clips]
     finally:
         server.close()
     truth = [clip.reference or "" for clip in clips]
     return {
         "rows": rows,
+        "streaming": streaming,
         "clips": {
             "count": len(clips),
             "wer": corpus_wer(truth, texts),
             "reference_wer": corpus_wer(truth, [references[clip.path] for clip in clips]),
         },
     }
+
+
+def streamed(server: Server, long_file: LongFile) -> Row:
+    """The file streamed (json, ``stream=true``) beside the same request not streamed, on the
+    same server one after the other: when the first words reach the client, and the cost of
+    streaming in total time."""
+    plain = server.transcribe(long_file.path)
+    run = server.stream(long_file.path)
+    row = {
+        "file": long_file.name,
+        "audio_seconds": long_file.seconds,
+        "first_delta_seconds": run["first_delta_seconds"],
+        "seconds": run["seconds"],
+        "plain_seconds": plain["seconds"],
+    }
+    print(
+        f"  {long_file.name:>16} stream: first delta {run['first_delta_seconds']:.2f} s, "
+        f"done {run['seconds']:.2f} s (not streamed {plain['seconds']:.2f} s)",
+        flush=True,
+    )
+    return row
 
 
 def formats_one_thread(stack: LocalStack, files: list[BenchFile], env: dict[str, str]) -> list[Row]:

@@ -248,6 +248,16 @@ def long_audio_section(results: Row) -> str:
             speed_rows.append([f"{name}, 2 threads (HTTP)", *[two[f]["rtf"] for f in formats]])
         if one:
             speed_rows.append([f"{name}, 1 thread (Lambda)", *[one[f]["rtf"] for f in formats]])
+    stream_rows = [
+        [
+            r["file"],
+            r["first_delta_seconds"],
+            r["seconds"],
+            r["plain_seconds"],
+            r["first_delta_seconds"] / r["seconds"],
+        ]
+        for r in accuracy.get("streaming", [])
+    ]
     clips = accuracy["clips"]
     note = (
         f"Reference clips ({clips['count']}, json, one by one): WER {clips['wer']:.4f}, "
@@ -262,6 +272,11 @@ def long_audio_section(results: Row) -> str:
             note,
             "## Speed of every format, x real time",
             table(["file", *formats], speed_rows),
+            "## Streaming (json, `stream=true`, HTTP, 2 threads)",
+            table(
+                ["file", "first delta (s)", "done (s)", "not streamed (s)", "first / done"],
+                stream_rows,
+            ),
         ]
     )
 

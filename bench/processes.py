@@ -136,6 +136,29 @@ class Server:
             "rss_mb": procstats.rss_mb(pid),
         }
 
+    def stream(self, path: Path) -> dict[str, Any]:
+        """POST the file with ``stream=true`` (json) and read the server-sent events: seconds
+        to the first ``transcript.text.delta`` and to ``transcript.text.done``, as the client
+        sees them."""
+        started = time.perf_counter()
+        first_delta: float | None = None
+        with self.client.stream(
+            "POST",
+            "/v1/audio/transcriptions",
+            files={"file": (path.name, path.read_bytes())},
+            data={"model": "whisper-1", "stream": "true"},
+        ) as response:
+            if response.status_code != 200:
+                raise RuntimeError(f"HTTP {response.status_code}: {response.read()[:500]!r}")
+            for line in response.iter_lines():
+                if first_delta is None and '"transcript.text.delta"' in line:
+                    first_delta = time.perf_counter() - started
+                if '"transcript.text.done"' in line:
+                    break
+        if first_delta is None:
+            raise RuntimeError("the stream ended without a delta")
+        return {"first_delta_seconds": first_delta, "seconds": time.perf_counter() - started}
+
     def close(self) -> None:
         self.client.close()
         self.process.terminate()
