@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from functools import lru_cache
 from typing import Any
@@ -38,6 +37,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from handler.api import create_app
 from handler.errors import ApiError, InvalidRequest, ServerError
+from handler.middleware import error_response
 from handler.observability import emit_metrics, logger, tracer
 from handler.reconcile import reconcile
 from handler.services import Services
@@ -134,15 +134,17 @@ def _body_decodes(event: dict[str, Any]) -> bool:
 
 
 def _http_error(error: ApiError, event: dict[str, Any]) -> dict[str, Any]:
-    """An HTTP answer in the envelope for an event the app never saw."""
-    headers = {"content-type": "application/json"}
+    """An HTTP answer in the envelope for an event the app never saw: the app's own error
+    response, as a Lambda proxy response."""
+    response = error_response(error)
+    headers = dict(response.headers)
     request_id = (event.get("requestContext") or {}).get("requestId")
     if request_id:
         headers["x-request-id"] = str(request_id)
     return {
-        "statusCode": error.status,
+        "statusCode": response.status_code,
         "headers": headers,
-        "body": json.dumps(error.envelope()),
+        "body": bytes(response.body).decode(),
         "isBase64Encoded": False,
     }
 

@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,7 +45,6 @@ class JobCreate(BaseModel):
 
 @router.post("/v1/audio/transcriptions/jobs", status_code=201)
 def create_job(
-    request: Request,
     body: JobCreate,
     caller: LimitedCallerDep,
     idempotency: IdempotencyDep,
@@ -75,7 +74,7 @@ def create_job(
             job_id=job_id,
             key_id=caller.key_id,
             wallet_id=caller.wallet_id,
-            metered=caller.plan == "payg",
+            metered=caller.metered,
             request=request_fields,
             file_name=body.file_name,
             upload_key=services.settings.uploads_prefix + job_id,
@@ -91,7 +90,7 @@ def create_job(
             "expires_at": expires_at.isoformat(timespec="seconds"),
         },
     }
-    return idempotency.respond(view, status_code=201, headers=request.state.rate_limit_headers)
+    return idempotency.respond(view, status_code=201)
 
 
 @router.get("/v1/audio/transcriptions/jobs/{job_id}")

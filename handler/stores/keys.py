@@ -39,6 +39,12 @@ class ApiKey:
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
+    @property
+    def metered(self) -> bool:
+        """Whether its requests are charged to its wallet (plan ``payg``; ``unmetered`` keys
+        are recorded in the ledger at no cost)."""
+        return self.plan == "payg"
+
 
 def hash_secret(secret: str) -> str:
     """The stored form of a secret (the secret has 256 bits of entropy: no salt needed)."""
