@@ -104,14 +104,9 @@ class KeyStore:
     def list(self) -> list[ApiKey]:
         """Every key (an operator command: a scan is fine at this scale)."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.table}
         with unavailable_on_outage():
-            while True:
-                page = self.client.scan(**kwargs)
+            for page in self.client.get_paginator("scan").paginate(TableName=self.table):
                 items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return sorted((_key(item) for item in items), key=lambda key: key.created_at)
 
     def revoke(self, key_id: str) -> ApiKey | None:
