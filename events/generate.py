@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import re
 import subprocess
@@ -152,16 +151,6 @@ def trace_id(index: int, epoch_ms: int) -> str:
     return f"Root=1-{epoch_ms // 1000:08x}-{index:024x}"
 
 
-def add_body(event: dict[str, Any], body: bytes | None) -> dict[str, Any]:
-    """Binary (multipart) bodies arrive base64-encoded; no body means no ``body`` key."""
-    if body is None:
-        event["isBase64Encoded"] = False
-    else:
-        event["body"] = base64.b64encode(body).decode("ascii")
-        event["isBase64Encoded"] = True
-    return event
-
-
 def payload_v2_event(
     request: Request,
     index: int,
@@ -292,7 +281,7 @@ def rest_api_event(request: Request, index: int, request_id: str) -> dict[str, A
             "apiId": REST_API_ID,
         },
     }
-    return add_body(event, request.body)
+    return lambda_events.add_body(event, request.body)
 
 
 Builder = Callable[[Request, int, str], dict[str, Any]]

@@ -90,6 +90,12 @@ def payload_v2_event(
             "timeEpoch": time_epoch_ms,
         },
     }
+    return add_body(event, body)
+
+
+def add_body(event: dict[str, Any], body: bytes | None) -> dict[str, Any]:
+    """``event`` with ``body`` as the gateways pass binary media (multipart): base64, with
+    ``isBase64Encoded``; no body means no ``body`` key (payloads 1.0 and 2.0 alike)."""
     if body is None:
         event["isBase64Encoded"] = False
     else:
