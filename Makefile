@@ -82,10 +82,11 @@ run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)
 test: setup lint
 	$(BIN)/pytest
 
-lint: | $(UV) venv
+lint: | $(UV) venv ## the lock's check, ruff, and mypy --strict over handler/ (pyproject.toml)
 	$(UV) lock --check --quiet  # fails when uv.lock and pyproject.toml disagree: run `uv lock`
 	$(BIN)/ruff check handler tests bench layers events
 	$(BIN)/ruff format --check handler tests bench layers events
+	$(BIN)/mypy
 
 bench: setup $(RUNTIME_VENV)/.installed ## make bench [ARGS='--reps 1 --no-accuracy']
 	$(PY) -m compileall -q handler bench  # as the Dockerfile does for the image

@@ -1,51 +1,28 @@
 """API Gateway HTTP API (payload 2.0) events carrying a base64 multipart body, as Lambda
-receives them for ``POST /v1/audio/transcriptions``."""
+receives them for ``POST /v1/audio/transcriptions``: the tests' builders
+(:mod:`tests.support.lambda_events`, :mod:`tests.support.lambda_context`) with fresh ids and
+times."""
 
 from __future__ import annotations
 
-import base64
 import mimetypes
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-AUDIO_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".wav": "audio/wav"}
+from tests.support.lambda_context import LambdaContext
+from tests.support.lambda_events import (
+    AUDIO_MEDIA_TYPES,
+    multipart_body,
+    multipart_content_type,
+    payload_v2_event,
+)
 
+__all__ = ["LambdaContext", "http_api_event", "transcription_event"]
 
-class LambdaContext:
-    """The few attributes of Lambda's context object that handlers commonly read."""
-
-    function_name = "tinyscribe-bench"
-    function_version = "$LATEST"
-    memory_limit_in_mb = 2048
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:tinyscribe-bench"
-
-    def __init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def multipart_body(fields: dict[str, str], file_path: Path) -> tuple[bytes, str]:
-    """``multipart/form-data`` with ``fields`` and the file; returns (body, content type)."""
-    boundary = f"bench{uuid.uuid4().hex}"
-    parts: list[bytes] = []
-    for name, value in fields.items():
-        parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    mime = AUDIO_TYPES.get(file_path.suffix) or mimetypes.guess_type(file_path.name)[0]
-    header = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-        f'filename="{file_path.name}"\r\nContent-Type: {mime or "application/octet-stream"}'
-        "\r\n\r\n"
-    )
-    parts.append(header.encode() + file_path.read_bytes() + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+HOST = "bench.execute-api.us-east-1.amazonaws.com"
+USER_AGENT = "tinyscribe-bench"
 
 
 def http_api_event(
@@ -57,46 +34,43 @@ def http_api_event(
     """A payload-2.0 event; a body is base64-encoded, as HTTP APIs do for multipart."""
     now = time.time()
     all_headers = {
-        "host": "bench.execute-api.us-east-1.amazonaws.com",
-        "user-agent": "tinyscribe-bench",
+        "host": HOST,
+        "user-agent": USER_AGENT,
         **{name.lower(): value for name, value in (headers or {}).items()},
     }
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": all_headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "bench",
-            "domainName": all_headers["host"],
-            "domainPrefix": "bench",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": all_headers["user-agent"],
-            },
-            "requestId": f"bench-{uuid.uuid4().hex[:16]}",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": body is not None,
-    }
     if body is not None:
-        event["body"] = base64.b64encode(body).decode("ascii")
         all_headers["content-length"] = str(len(body))
-    return event
+    return payload_v2_event(
+        method,
+        path,
+        all_headers,
+        body,
+        request_id=f"bench-{uuid.uuid4().hex[:16]}",
+        time=time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+        time_epoch_ms=int(now * 1000),
+        domain=HOST,
+        api_id="bench",
+        account_id="123456789012",
+        source_ip="127.0.0.1",
+        user_agent=all_headers["user-agent"],
+    )
 
 
 def transcription_event(
     file_path: Path, secret: str, fields: dict[str, str] | None = None
 ) -> dict[str, Any]:
     """``POST /v1/audio/transcriptions`` with the file and ``model=whisper-1``."""
-    body, content_type = multipart_body({"model": "whisper-1", **(fields or {})}, file_path)
-    headers = {"authorization": f"Bearer {secret}", "content-type": content_type}
+    boundary = f"bench{uuid.uuid4().hex}"
+    mime = AUDIO_MEDIA_TYPES.get(file_path.suffix) or mimetypes.guess_type(file_path.name)[0]
+    body = multipart_body(
+        list({"model": "whisper-1", **(fields or {})}.items()),
+        file_path.read_bytes(),
+        filename=file_path.name,
+        content_type=mime or "application/octet-stream",
+        boundary=boundary,
+    )
+    headers = {
+        "authorization": f"Bearer {secret}",
+        "content-type": multipart_content_type(boundary),
+    }
     return http_api_event("POST", "/v1/audio/transcriptions", headers, body)

@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import re
 import subprocess
@@ -30,6 +29,10 @@ from pathlib import Path
 from typing import Any
 
 EVENTS_DIR = Path(__file__).resolve().parent
+if str(EVENTS_DIR.parent) not in sys.path:  # run as a script: the repository's modules
+    sys.path.insert(0, str(EVENTS_DIR.parent))
+
+from tests.support import lambda_events  # noqa: E402  (needs the path above)
 
 SPOKEN_TEXT = "Hello from tiny scribe. The quick brown fox jumps over the lazy dog."
 """What the clip in every transcription event says."""
@@ -103,21 +106,9 @@ def synthesise_clip(text: str = SPOKEN_TEXT) -> bytes:
 
 def multipart_body(form: Form, audio: bytes, filename: str = "speech.mp3") -> bytes:
     """A ``multipart/form-data`` body as ``curl -F`` or the OpenAI SDK would send it."""
-    parts: list[bytes] = []
-    for name, value in form:
-        parts.append(
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-            f"{value}\r\n".encode()
-        )
-    parts.append(
-        f"--{BOUNDARY}\r\n"
-        f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
-        "Content-Type: audio/mpeg\r\n\r\n".encode()
-        + audio
-        + b"\r\n"
+    return lambda_events.multipart_body(
+        form, audio, filename=filename, content_type="audio/mpeg", boundary=BOUNDARY
     )
-    parts.append(f"--{BOUNDARY}--\r\n".encode())
-    return b"".join(parts)
 
 
 # ---------------------------------------------------------------------------------- events
@@ -140,7 +131,7 @@ class Request:
             headers["authorization"] = f"Bearer {self.authorization}"
         if self.body is not None:
             headers["content-length"] = str(len(self.body))
-            headers["content-type"] = f"multipart/form-data; boundary={BOUNDARY}"
+            headers["content-type"] = lambda_events.multipart_content_type(BOUNDARY)
         headers.update({"host": host, "user-agent": USER_AGENT, **self.headers})
         return headers
 
@@ -158,16 +149,6 @@ def request_time(index: int) -> tuple[str, int]:
 def trace_id(index: int, epoch_ms: int) -> str:
     """An X-Ray trace header of the shape the gateways add."""
     return f"Root=1-{epoch_ms // 1000:08x}-{index:024x}"
-
-
-def add_body(event: dict[str, Any], body: bytes | None) -> dict[str, Any]:
-    """Binary (multipart) bodies arrive base64-encoded; no body means no ``body`` key."""
-    if body is None:
-        event["isBase64Encoded"] = False
-    else:
-        event["body"] = base64.b64encode(body).decode("ascii")
-        event["isBase64Encoded"] = True
-    return event
 
 
 def payload_v2_event(
@@ -192,32 +173,20 @@ def payload_v2_event(
             "x-forwarded-proto": "https",
         }
     )
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": request.path,
-        "rawQueryString": "",
-        "headers": dict(sorted(headers.items())),
-        "requestContext": {
-            "accountId": account_id,
-            "apiId": api_id,
-            "domainName": domain,
-            "domainPrefix": api_id,
-            "http": {
-                "method": request.method,
-                "path": request.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": SOURCE_IP,
-                "userAgent": USER_AGENT,
-            },
-            "requestId": request_id,
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": clf,
-            "timeEpoch": epoch_ms,
-        },
-    }
-    return add_body(event, request.body)
+    return lambda_events.payload_v2_event(
+        request.method,
+        request.path,
+        dict(sorted(headers.items())),
+        request.body,
+        request_id=request_id,
+        time=clf,
+        time_epoch_ms=epoch_ms,
+        domain=domain,
+        api_id=api_id,
+        account_id=account_id,
+        source_ip=SOURCE_IP,
+        user_agent=USER_AGENT,
+    )
 
 
 def http_api_event(request: Request, index: int, request_id: str) -> dict[str, Any]:
@@ -312,7 +281,7 @@ def rest_api_event(request: Request, index: int, request_id: str) -> dict[str, A
             "apiId": REST_API_ID,
         },
     }
-    return add_body(event, request.body)
+    return lambda_events.add_body(event, request.body)
 
 
 Builder = Callable[[Request, int, str], dict[str, Any]]

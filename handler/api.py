@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 import handler
 from handler import cors
 from handler.config import get_settings
+from handler.context import request_context
 from handler.errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 from handler.idempotency import IdempotentReplay, replay
 from handler.middleware import RequestContextMiddleware, error_response
@@ -89,15 +90,13 @@ def create_app(services: Services | None = None) -> FastAPI:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    request.state.error_type = exc.type
+    request_context(request).error_type = exc.type
     return error_response(exc)
 
 
 async def _wallet_not_found(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WalletNotFound)
-    return await _api_error(
-        request, missing_wallet(getattr(request.state, "key_id", None), exc.wallet_id)
-    )
+    return await _api_error(request, missing_wallet(request_context(request).key_id, exc.wallet_id))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -112,8 +111,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         message, code = f"Unknown parameter: '{param}'.", "unknown_parameter"
     elif param:
         message = f"Invalid value for '{param}': {message}"
-    request.state.error_type = InvalidRequest.type
-    return error_response(InvalidRequest(message, param=param, code=code))
+    return await _api_error(request, InvalidRequest(message, param=param, code=code))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -127,5 +125,5 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         error = PayloadTooLarge(str(exc.detail), param="file", code="file_too_large")
     else:
         error = InvalidRequest(str(exc.detail))
-    request.state.error_type = error.type
-    return JSONResponse(error.envelope(), status_code=exc.status_code, headers=exc.headers)
+    request_context(request).error_type = error.type
+    return error_response(error, status=exc.status_code, headers=exc.headers)

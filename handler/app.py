@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from functools import lru_cache
 from typing import Any
@@ -38,6 +37,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from handler.api import create_app
 from handler.errors import ApiError, InvalidRequest, ServerError
+from handler.middleware import error_response
 from handler.observability import emit_metrics, logger, tracer
 from handler.reconcile import reconcile
 from handler.services import Services
@@ -68,7 +68,7 @@ def http_handler() -> Mangum:
 
 def is_s3_event(event: dict[str, Any]) -> bool:
     """S3 notifications (object created under the batch or job prefixes)."""
-    records = event.get("Records")
+    records: list[dict[str, Any]] = event.get("Records") or []
     return bool(records) and all(r.get("eventSource") == "aws:s3" for r in records)
 
 
@@ -105,7 +105,7 @@ def _dispatch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not is_http_event(event):
         raise UnsupportedEvent(f"unsupported event with keys {sorted(event)[:8]}")
     try:
-        return http_handler()(event, context)  # type: ignore[no-any-return]
+        return http_handler()(event, context)
     except Exception:
         # Only what Mangum itself chokes on gets here: the app answers its own errors.
         if not _body_decodes(event):
@@ -134,15 +134,17 @@ def _body_decodes(event: dict[str, Any]) -> bool:
 
 
 def _http_error(error: ApiError, event: dict[str, Any]) -> dict[str, Any]:
-    """An HTTP answer in the envelope for an event the app never saw."""
-    headers = {"content-type": "application/json"}
+    """An HTTP answer in the envelope for an event the app never saw: the app's own error
+    response, as a Lambda proxy response."""
+    response = error_response(error)
+    headers = dict(response.headers)
     request_id = (event.get("requestContext") or {}).get("requestId")
     if request_id:
         headers["x-request-id"] = str(request_id)
     return {
-        "statusCode": error.status,
+        "statusCode": response.status_code,
         "headers": headers,
-        "body": json.dumps(error.envelope()),
+        "body": bytes(response.body).decode(),
         "isBase64Encoded": False,
     }
 

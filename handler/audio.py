@@ -29,12 +29,11 @@ from __future__ import annotations
 
 import contextlib
 import io
-import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import BinaryIO
+from typing import IO
 
 import av
 import av.container
@@ -79,7 +78,7 @@ class DecodedAudio:
 
 
 def decode_audio(
-    source: BinaryIO | str, *, max_seconds: float, too_long_hint: str = ""
+    source: IO[bytes] | str, *, max_seconds: float, too_long_hint: str = ""
 ) -> DecodedAudio:
     """Decode the first audio stream of ``source`` (a path or a seekable binary file).
 
@@ -109,7 +108,7 @@ def decode_audio(
             failed_at = None if joins else _decode(container, mono)
         if joins:  # FLAC files joined byte-wise: FFmpeg's parser decodes some frames twice
             with _reopen(source) as file:
-                for start, end in itertools.pairwise([0, *joins, None]):
+                for start, end in zip([0, *joins], [*joins, None], strict=True):
                     _decode_window(file, start, end, mono)
         elif failed_at is not None and kind == "ogg":
             with _reopen(source) as file:
@@ -191,14 +190,16 @@ def _decode(container: av.container.InputContainer, mono: _MonoPcm) -> int | Non
     return failed_at
 
 
-def _decode_packet(stream: av.AudioStream, packet: av.Packet | None) -> list[av.AudioFrame]:
+def _decode_packet(
+    stream: av.AudioStream, packet: av.Packet[av.AudioStream] | None
+) -> list[av.AudioFrame]:
     try:
         return stream.decode(packet)
     except _DECODE_ERRORS:
         return []  # a damaged packet: skip it, as ffmpeg does
 
 
-def _opus_pre_skip_missing(stream: av.AudioStream, first: av.Packet) -> int:
+def _opus_pre_skip_missing(stream: av.AudioStream, first: av.Packet[av.AudioStream]) -> int:
     """How many samples of Opus priming FFmpeg leaves in, at 48 kHz.
 
     The pre-skip in the Opus header (RFC 7845, section 5.1) is what a decoder must drop.
@@ -240,16 +241,17 @@ class _Timeline:
     def __init__(self, container: av.container.InputContainer, stream: av.AudioStream) -> None:
         base = stream.time_base
         self.applies = "mp4" in container.format.name.split(",") and base is not None
-        self.start = self.declared_end = None
-        if self.applies and stream.start_time is not None:
+        self.start: Fraction | None = None
+        self.declared_end: Fraction | None = None
+        if self.applies and base is not None and stream.start_time is not None:
             self.start = stream.start_time * base
             if stream.duration:
                 self.declared_end = (stream.start_time + stream.duration) * base
-        self.last: av.Packet | None = None
+        self.last: av.Packet[av.AudioStream] | None = None
         self.position = -1
         """Byte position of the last packet read."""
 
-    def saw(self, packet: av.Packet) -> None:
+    def saw(self, packet: av.Packet[av.AudioStream]) -> None:
         if packet.size == 0:
             return  # the flush packet
         if packet.pos is not None and packet.pos >= 0:
@@ -284,7 +286,7 @@ def _samples_inside(frame: av.AudioFrame, seconds: Fraction) -> int:
     return samples if 0 < samples < frame.samples else 0
 
 
-def _decode_later_ogg_links(file: BinaryIO, after: int, mono: _MonoPcm) -> None:
+def _decode_later_ogg_links(file: IO[bytes], after: int, mono: _MonoPcm) -> None:
     """Decode the Ogg chain links that start after byte ``after``, each as its own stream
     (FFmpeg 8 refuses a link whose rate, channels or codec differ)."""
     start = _next_match(file, _OGG_LINK_START, after + 1)
@@ -295,7 +297,7 @@ def _decode_later_ogg_links(file: BinaryIO, after: int, mono: _MonoPcm) -> None:
         start = _next_match(file, _OGG_LINK_START, start + failed_at + 1)
 
 
-def _decode_window(file: BinaryIO, start: int, end: int | None, mono: _MonoPcm) -> int | None:
+def _decode_window(file: IO[bytes], start: int, end: int | None, mono: _MonoPcm) -> int | None:
     """Decode bytes ``start`` to ``end`` of ``file`` as a file of their own; see
     :func:`_decode`. A piece that does not open is passed over."""
     try:
@@ -306,7 +308,7 @@ def _decode_window(file: BinaryIO, start: int, end: int | None, mono: _MonoPcm) 
         return _decode(container, mono) if container.streams.audio else None
 
 
-def _joins(file: BinaryIO, marker: re.Pattern[bytes]) -> list[int]:
+def _joins(file: IO[bytes], marker: re.Pattern[bytes]) -> list[int]:
     """Byte offsets of the second and later ``marker`` in ``file``: where files joined
     byte-wise begin."""
     offsets: list[int] = []
@@ -318,7 +320,7 @@ def _joins(file: BinaryIO, marker: re.Pattern[bytes]) -> list[int]:
 
 
 def _next_match(
-    file: BinaryIO, marker: re.Pattern[bytes], offset: int, block: int = 1 << 16
+    file: IO[bytes], marker: re.Pattern[bytes], offset: int, block: int = 1 << 16
 ) -> int | None:
     """The byte offset of the first match of ``marker`` at or after ``offset``."""
     overlap = 16  # longer than a marker: one cut by a block boundary is found in the next
@@ -334,7 +336,7 @@ def _next_match(
 
 
 @contextlib.contextmanager
-def _reopen(source: BinaryIO | str) -> Iterator[BinaryIO]:
+def _reopen(source: IO[bytes] | str) -> Iterator[IO[bytes]]:
     """``source`` as a file to read elsewhere in, left where it was (PyAV may be reading
     it sequentially)."""
     if isinstance(source, str):
@@ -352,7 +354,7 @@ class _Window(io.RawIOBase):
     """A read-only view of bytes ``start`` to ``end`` (or the end) of ``file``, as a file
     of its own."""
 
-    def __init__(self, file: BinaryIO, start: int, end: int | None) -> None:
+    def __init__(self, file: IO[bytes], start: int, end: int | None) -> None:
         self.file = file
         self.start = start
         self.end = end

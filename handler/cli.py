@@ -195,18 +195,21 @@ def cmd_serve(args: argparse.Namespace, services: Services | None = None) -> Non
 
 
 def cmd_transcribe(args: argparse.Namespace) -> None:
-    from handler.pipeline import TranscriptionRequest, decode_input, run_engine
+    from handler.models import MODEL_ID
+    from handler.pipeline import decode_input, run_engine
     from handler.services import Services
-    from handler.transcript import TranscribeOptions
+    from handler.validation import transcription_request
 
     settings = get_settings()
-    request = TranscriptionRequest(
-        options=TranscribeOptions(
-            initial_prompt=args.prompt,
-            word_timestamps=args.format == "verbose_json",
-        ),
+    # The API's own validation, as for a request with these fields (verbose_json with word
+    # and segment times, as the batch path writes it).
+    request = transcription_request(
+        model=MODEL_ID,
+        language=None,
+        prompt=args.prompt,
         response_format=args.format,
-        granularities=("segment", "word") if args.format == "verbose_json" else ("segment",),
+        temperature=0.0,
+        granularities=["segment", "word"] if args.format == "verbose_json" else [],
     )
     with args.file.open("rb") as source:
         audio = decode_input(source, max_seconds=settings.max_job_audio_seconds)
@@ -308,7 +311,6 @@ def cmd_dev_db(args: argparse.Namespace) -> int:
     if data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
     os.execvp("java", dynamodb_local_command(args.port, data_dir))
-    return 0  # not reached
 
 
 def cmd_dev(args: argparse.Namespace) -> None:

@@ -5,13 +5,31 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handler.transcript import ResponseFormat
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_MODEL_DIR = Path("/opt/models/whisper-tiny-en")
 LOCAL_MODEL_DIR = REPO_ROOT / "layers" / "build" / "opt" / "models" / "whisper-tiny-en"
+
+ComputeType = Literal[
+    "default",
+    "auto",
+    "int8",
+    "int8_float32",
+    "int8_float16",
+    "int8_bfloat16",
+    "int16",
+    "float16",
+    "bfloat16",
+    "float32",
+]
+"""CTranslate2's compute types (its "Quantization" documentation); on CPU the float16 kinds
+fall back to what the CPU supports."""
 
 # Lambda gives a function one vCPU of CPU time per 1,769 MB of configured memory.
 LAMBDA_MB_PER_VCPU = 1769
@@ -49,7 +67,7 @@ class Settings(BaseSettings):
     """Directory holding the CTranslate2 export of Whisper tiny.en (model.bin, ...)."""
     cpu_threads: int = Field(default_factory=default_cpu_threads, ge=1, le=64)
     """Intra-op threads for CTranslate2."""
-    compute_type: str = "int8"
+    compute_type: ComputeType = "int8"
     """CTranslate2 compute type; int8 is the fastest on CPU at no accuracy cost for tiny.en."""
     beam_size: int = Field(default=5, ge=1, le=10)
     """Beam width for decoding (1 is greedy)."""
@@ -111,7 +129,7 @@ class Settings(BaseSettings):
     output_prefix: str = "output/"
     uploads_prefix: str = "uploads/"
     results_prefix: str = "results/"
-    batch_formats: list[str] = ["json", "verbose_json", "srt", "vtt", "text"]
+    batch_formats: list[ResponseFormat] = ["json", "verbose_json", "srt", "vtt", "text"]
     """Formats written for every operator batch input."""
     presign_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     """Lifetime of presigned upload and download URLs."""

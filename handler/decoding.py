@@ -154,7 +154,8 @@ class WindowDecoder:
         """
         padded = np.zeros(WINDOW_FRAMES * HOP_SAMPLES, dtype=np.float32)
         padded[: min(len(audio), len(padded))] = audio[: len(padded)]
-        return self.model.feature_extractor(padded)[..., :WINDOW_FRAMES]
+        features: np.ndarray = self.model.feature_extractor(padded)
+        return features[..., :WINDOW_FRAMES]
 
     def decode(
         self,
@@ -335,7 +336,8 @@ class WindowDecoder:
         if not with_text:
             return
         storage = encoded if len(with_text) == len(decoded) else self._select(encoded, with_text)
-        batch = [
+        # faster-whisper's segment dicts, which add_word_timestamps fills in place.
+        batch: list[list[dict[str, Any]]] = [
             [
                 {"start": s.start, "end": s.end, "tokens": s.tokens, "seek": 0}
                 for s in decoded[i].segments

@@ -1,4 +1,10 @@
-"""FastAPI dependencies: the services, the authenticated key, the rate limit."""
+"""FastAPI dependencies: the services, the authenticated key, the rate limit.
+
+Every authenticated route answers with OpenAI's ``x-ratelimit-*-requests`` headers (the
+middleware sends what :class:`handler.context.RequestContext` holds): the routes that do work
+(:data:`LimitedCallerDep`) take a request from the key's bucket, the others
+(:data:`CallerDep`: reads such as the wallet, a job's status, the models) report the bucket
+without taking from it, so polling a job does not use up the key's transcriptions."""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from handler.context import RequestContext, request_context
 from handler.errors import AuthenticationFailed, InvalidRequest, RateLimited
 from handler.services import Services
 from handler.stores.keys import ApiKey
@@ -13,13 +20,17 @@ from handler.stores.rate_limits import RateLimitState
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    """The app's :class:`Services` (set by :func:`handler.api.create_app`)."""
+    services = request.app.state.services
+    assert isinstance(services, Services)
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+ContextDep = Annotated[RequestContext, Depends(request_context)]
 
 
-def authenticate(request: Request, services: ServicesDep) -> ApiKey:
+def authenticate(services: ServicesDep, context: ContextDep, request: Request) -> ApiKey:
     """The key in ``Authorization: Bearer sk-...``, or 401."""
     header = request.headers.get("authorization")
     if not header:
@@ -39,11 +50,11 @@ def authenticate(request: Request, services: ServicesDep) -> ApiKey:
         raise AuthenticationFailed("Incorrect API key provided.")
     if key.revoked:
         raise AuthenticationFailed("This API key has been revoked.", code="revoked_api_key")
-    request.state.key_id = key.key_id
+    context.key_id = key.key_id
     return key
 
 
-CallerDep = Annotated[ApiKey, Depends(authenticate)]
+AuthenticatedDep = Annotated[ApiKey, Depends(authenticate)]
 
 
 def rate_limit_headers(state: RateLimitState) -> dict[str, str]:
@@ -67,7 +78,19 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{text}" if minutes else text
 
 
-def limit_rate(request: Request, caller: CallerDep, services: ServicesDep) -> ApiKey:
+def report_rate(caller: AuthenticatedDep, services: ServicesDep, context: ContextDep) -> ApiKey:
+    """The key, with its bucket's state in the response headers (nothing taken from it)."""
+    context.rate_limit_headers = rate_limit_headers(
+        services.rate_limits.peek(caller.key_id, caller.rpm)
+    )
+    return caller
+
+
+CallerDep = Annotated[ApiKey, Depends(report_rate)]
+"""The authenticated key of a route that reads (see the module's docstring)."""
+
+
+def limit_rate(caller: AuthenticatedDep, services: ServicesDep, context: ContextDep) -> ApiKey:
     """Take one request from the key's token bucket (capacity: its requests per minute), or
     429 with ``Retry-After`` (whole seconds) and ``retry-after-ms``."""
     state = services.rate_limits.hit(caller.key_id, caller.rpm)
@@ -82,11 +105,12 @@ def limit_rate(request: Request, caller: CallerDep, services: ServicesDep) -> Ap
                 "retry-after-ms": str(state.retry_after_ms),
             },
         )
-    request.state.rate_limit_headers = headers
+    context.rate_limit_headers = headers
     return caller
 
 
 LimitedCallerDep = Annotated[ApiKey, Depends(limit_rate)]
+"""The authenticated key of a route that does work, one request taken from its bucket."""
 
 
 async def require_one_multipart_file(request: Request) -> None:

@@ -192,8 +192,8 @@ class Engine:
             while follow_ups and len(batch) < size:
                 batch.append((heapq.heappop(follow_ups)[2], None))
             while todo and len(batch) < size:
-                index = todo.popleft()
-                batch.append((windows[index], index))
+                next_index = todo.popleft()
+                batch.append((windows[next_index], next_index))
             size = settings.batch_size
             contexts = [
                 self._context(windows, texts, index, probabilities, options.vad.threshold)

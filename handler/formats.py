@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from handler.transcript import Granularity, ResponseFormat, Segment, Transcript
+from handler.transcript import SEGMENT_TIMES, Granularity, ResponseFormat, Segment, Transcript
 
 # OpenAI's verbose_json names the language in full.
 LANGUAGE_NAMES = {"en": "english"}
@@ -105,7 +105,7 @@ def render(
     transcript: Transcript,
     response_format: ResponseFormat,
     usage_seconds: int,
-    granularities: Collection[Granularity] = ("segment",),
+    granularities: Collection[Granularity] = SEGMENT_TIMES,
 ) -> Rendered:
     """The body and media type for ``response_format``."""
     if response_format == "json":

@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
+from handler.context import request_context
 from handler.deps import LimitedCallerDep, ServicesDep
 from handler.errors import ApiError, InvalidRequest
 from handler.middleware import error_response
@@ -123,9 +124,9 @@ class Idempotency:
         must not release it when the route returns."""
         self.finished = True
 
-    def respond(self, content: Any, *, status_code: int = 200, headers: dict[str, str]) -> Response:
+    def respond(self, content: Any, *, status_code: int = 200) -> Response:
         """A JSON response, stored under the key first (routes that move no money)."""
-        response = JSONResponse(content, status_code=status_code, headers=headers)
+        response = JSONResponse(content, status_code=status_code)
         if self.record is not None and self.store is not None:
             self.store.complete(self.record, stored(response))
             self.finished = True
@@ -225,7 +226,7 @@ async def idempotency(
 ) -> AsyncIterator[Idempotency]:
     """The dependency: claim the key (after authentication and the rate limit), replay a
     stored response, or refuse a duplicate; afterwards store or release the outcome."""
-    request_id: str = request.state.request_id
+    request_id = request_context(request).request_id
     if value is None:
         yield Idempotency(request_id)
         return
@@ -268,13 +269,9 @@ IdempotencyDep = Annotated[Idempotency, Depends(idempotency)]
 
 
 async def replay(request: Request, exc: Exception) -> Response:
-    """Exception handler: the stored response, marked as a replay, with this request's own
-    rate-limit headers."""
+    """Exception handler: the stored response, marked as a replay (the middleware adds this
+    request's own rate-limit headers)."""
     assert isinstance(exc, IdempotentReplay)
     stored_response = exc.response
-    headers = {
-        **stored_response.headers,
-        **getattr(request.state, "rate_limit_headers", {}),
-        REPLAYED_HEADER: "true",
-    }
+    headers = {**stored_response.headers, REPLAYED_HEADER: "true"}
     return Response(stored_response.body, status_code=stored_response.status, headers=headers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import HTTPException
@@ -11,6 +12,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from handler.context import RequestContext, attach
 from handler.errors import ApiError, PayloadTooLarge, ServerError
 from handler.observability import emit_metrics, logger
 
@@ -18,9 +20,17 @@ from handler.observability import emit_metrics, logger
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
-def error_response(error: ApiError) -> JSONResponse:
-    """The OpenAI envelope for ``error``, with its status and headers."""
-    return JSONResponse(error.envelope(), status_code=error.status, headers=error.headers)
+def error_response(
+    error: ApiError, *, status: int | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The response for ``error``: OpenAI's envelope (:meth:`ApiError.envelope`), with the
+    error's status and headers (or ``status`` and extra ``headers`` given here). Every error
+    the service answers is rendered by this function."""
+    return JSONResponse(
+        error.envelope(),
+        status_code=status or error.status,
+        headers={**error.headers, **(headers or {})},
+    )
 
 
 def request_id_for(scope: Scope) -> str:
@@ -31,9 +41,10 @@ def request_id_for(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Adds ``x-request-id`` and ``openai-processing-ms`` to every response, refuses bodies
-    over the upload limit before reading them (413), and turns any unexpected exception into
-    a 500 envelope with no internals in it."""
+    """Attaches the request's :class:`RequestContext`; adds ``x-request-id``,
+    ``openai-processing-ms`` and the rate-limit headers the context holds to every response;
+    refuses bodies over the upload limit before reading them (413); and turns any unexpected
+    exception into a 500 envelope with no internals in it."""
 
     def __init__(self, app: ASGIApp, max_upload_bytes: int) -> None:
         self.app = app
@@ -44,7 +55,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = request_id_for(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        context = attach(scope, RequestContext(request_id))
         started = time.perf_counter()
         response: dict[str, int] = {}  # the status, once the response has started
 
@@ -53,6 +64,8 @@ class RequestContextMiddleware:
                 response["status"] = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
+                for name, value in context.rate_limit_headers.items():
+                    headers.setdefault(name, value)
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 headers["openai-processing-ms"] = str(round(elapsed_ms))
             await send(message)
@@ -60,7 +73,7 @@ class RequestContextMiddleware:
         try:
             declared_length = Headers(scope=scope).get("content-length", "")
             if declared_length.isdigit() and int(declared_length) > self.max_body_bytes:
-                await self._refuse(self._too_large(), scope, receive, send_with_headers)
+                await self._refuse(self._too_large(), context, scope, receive, send_with_headers)
             else:
                 await self.app(scope, self._limited(receive), send_with_headers)
         except Exception:
@@ -71,10 +84,10 @@ class RequestContextMiddleware:
                 "The server had an error while processing your request. Retry it, and "
                 f"quote request id {request_id} if the error persists."
             )
-            await self._refuse(failure, scope, receive, send_with_headers)
+            await self._refuse(failure, context, scope, receive, send_with_headers)
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            record_request(scope, response.get("status", 500), elapsed_ms)
+            record_request(scope, context, response.get("status", 500), elapsed_ms)
 
     def _limited(self, receive: Receive) -> Receive:
         """``receive`` that stops a body sent without Content-Length (chunked) at the limit."""
@@ -102,37 +115,38 @@ class RequestContextMiddleware:
         )
 
     @staticmethod
-    async def _refuse(error: ApiError, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"]["error_type"] = error.type
+    async def _refuse(
+        error: ApiError, context: RequestContext, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        context.error_type = error.type
         await error_response(error)(scope, receive, send)
 
 
-def record_request(scope: Scope, status: int, latency_ms: float) -> None:
-    """One log line and one metrics blob per request, from what the route left in the state.
+def record_request(scope: Scope, context: RequestContext, status: int, latency_ms: float) -> None:
+    """One log line and one metrics blob per request, from what its context holds.
 
     Logged: ids, route, status, timing, audio seconds and charge. Never the key's secret, the
     audio or the transcript.
     """
-    state: dict[str, Any] = scope.get("state", {})
-    error_type = state.get("error_type")
-    fields = {
-        "request_id": state.get("request_id"),
+    error_type = context.error_type
+    fields: dict[str, Any] = {
+        "request_id": context.request_id,
         "method": scope.get("method"),
         "path": scope.get("path"),
         "status": status,
         "latency_ms": round(latency_ms, 1),
-        "key_id": state.get("key_id"),
-        "audio_seconds": state.get("audio_seconds"),
-        "billed_micro_usd": state.get("billed_micro_usd"),
-        "engine_ms": state.get("engine_ms"),
+        "key_id": context.key_id,
+        "audio_seconds": context.audio_seconds,
+        "billed_micro_usd": context.billed_micro_usd,
+        "engine_ms": context.engine_ms,
         "outcome": error_type or "ok",
     }
     logger.info("request", extra={k: v for k, v in fields.items() if v is not None})
     values: dict[str, float] = {"Requests": 1, "RequestLatency": latency_ms}
-    if state.get("audio_seconds") is not None:
-        values["AudioSeconds"] = state["audio_seconds"]
-        values["BilledMicroUsd"] = state.get("billed_micro_usd", 0)
-        values["EngineLatency"] = state.get("engine_ms", 0)
+    if context.audio_seconds is not None:
+        values["AudioSeconds"] = context.audio_seconds
+        values["BilledMicroUsd"] = context.billed_micro_usd or 0
+        values["EngineLatency"] = context.engine_ms or 0
     if status == 402:
         values["InsufficientCredits"] = 1
     if status == 429:

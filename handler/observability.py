@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -29,11 +29,24 @@ SERVICE = "tinyscribe"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Tinyscribe")
 
 
+Decorated = TypeVar("Decorated", bound=Callable[..., Any])
+
+
 class Untraced:
     """Tracer's decorators, doing nothing."""
 
-    def capture_method(self, method: Callable[..., Any] | None = None, **_: Any) -> Any:
-        return method if method is not None else (lambda decorated: decorated)
+    @overload
+    def capture_method(self, method: Decorated, **_: Any) -> Decorated: ...
+
+    @overload
+    def capture_method(self, method: None = None, **_: Any) -> Callable[[Decorated], Decorated]: ...
+
+    def capture_method(
+        self, method: Decorated | None = None, **_: Any
+    ) -> Decorated | Callable[[Decorated], Decorated]:
+        if method is not None:
+            return method
+        return lambda decorated: decorated
 
     capture_lambda_handler = capture_method
 
@@ -76,8 +89,8 @@ def emit_metrics(values: Mapping[str, float], dimensions: Mapping[str, str] | No
     metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     for name, value in values.items():
         metrics.add_metric(name=name, unit=METRIC_UNITS[name], value=value)
-    for name, value in (dimensions or {}).items():
-        metrics.add_dimension(name=name, value=value)
+    for dimension, label in (dimensions or {}).items():
+        metrics.add_dimension(name=dimension, value=label)
     metrics.flush_metrics()
 
 

@@ -37,7 +37,7 @@ import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import IO
 
 from handler.audio import DecodedAudio, decode_audio
 from handler.billing import billable_seconds, cost_micro_usd
@@ -55,6 +55,7 @@ from handler.stores.wallets import (
     reservation_entry_id,
 )
 from handler.transcript import (
+    SEGMENT_TIMES,
     Granularity,
     ResponseFormat,
     Task,
@@ -69,7 +70,7 @@ class TranscriptionRequest:
 
     options: TranscribeOptions
     response_format: ResponseFormat = "json"
-    granularities: Collection[Granularity] = ("segment",)
+    granularities: Collection[Granularity] = SEGMENT_TIMES
     task: Task = "transcribe"
     """``translate`` renders OpenAI's translation shapes (tiny.en: English in, English out)."""
     stream: bool = False
@@ -205,7 +206,7 @@ class Transcription:
 @contextmanager
 def transcription(
     services: Services,
-    source: BinaryIO | str,
+    source: IO[bytes] | str,
     request: TranscriptionRequest,
     *,
     payer: Payer | None,
@@ -234,7 +235,7 @@ def transcription(
 
 
 def decode_input(
-    source: BinaryIO | str, *, max_seconds: float, too_long_hint: str = ""
+    source: IO[bytes] | str, *, max_seconds: float, too_long_hint: str = ""
 ) -> DecodedAudio:
     """Decode bytes already received (nothing here reaches another service).
 

@@ -147,8 +147,7 @@ def _run_batch(services: Services, obj: ObjectRef) -> dict[str, Any]:
         transcript, _rendered, _engine_ms = run_engine(services, audio, request)
     outputs = []
     for name in settings.batch_formats:
-        response_format: ResponseFormat = name  # type: ignore[assignment]
-        rendered = render(transcript, response_format, audio.whole_seconds, ("segment", "word"))
+        rendered = render(transcript, name, audio.whole_seconds, ("segment", "word"))
         target = base + FORMAT_SUFFIXES[name]
         services.objects.put_text(target, rendered.body, rendered.media_type)
         outputs.append(target)

@@ -57,11 +57,11 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import anyio.to_thread
-from starlette.datastructures import State
 from starlette.responses import Response, StreamingResponse
 
 from handler.audio import DecodedAudio
 from handler.billing import billable_seconds
+from handler.context import RequestContext
 from handler.engine import ModelUnavailable
 from handler.errors import ApiError, ServerError
 from handler.formats import usage
@@ -152,7 +152,7 @@ class EventStream:
         *,
         headers: dict[str, str],
         settlement: Settlement,
-        state: State,
+        context: RequestContext,
     ) -> None:
         self.services = services
         self.audio = audio
@@ -160,7 +160,7 @@ class EventStream:
         self.charge = charge
         self.headers = headers
         self.settlement = settlement
-        self.state = state
+        self.context = context
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._sent: list[bytes] = []
         self._text_started = False
@@ -211,8 +211,8 @@ class EventStream:
     def _transcribe(self) -> bytes:
         """Queue each segment's events; settle; return the ``done`` event (not yet queued)."""
         # What the request's log line and metrics report (a failure sets the charge to 0).
-        self.state.audio_seconds = round(self.audio.duration, 3)
-        self.state.billed_micro_usd = self.charge.amount
+        self.context.audio_seconds = round(self.audio.duration, 3)
+        self.context.billed_micro_usd = self.charge.amount
         with self.charge.refunded_on_error():
             started = time.perf_counter()
             segments: list[Segment] = []
@@ -224,7 +224,7 @@ class EventStream:
                     segments.append(segment)
             except ModelUnavailable as exc:
                 raise model_unavailable(exc) from exc
-            self.state.engine_ms = round((time.perf_counter() - started) * 1000, 1)
+            self.context.engine_ms = round((time.perf_counter() - started) * 1000, 1)
             text = Transcript(self.audio.duration, segments).text
             done = sse(done_event(text, self.audio.whole_seconds))
             complete = Response(
@@ -250,7 +250,7 @@ class EventStream:
         """What ends a failed stream (the charge is refunded by now, or left to
         reconciliation when the database is down): before the first event, the failure for
         the route to raise as a status; after it, the error event."""
-        self.state.billed_micro_usd = 0
+        self.context.billed_micro_usd = 0
         if not self._sent:
             return _Failed(exc)
         if isinstance(exc, ApiError):
@@ -265,7 +265,7 @@ class EventStream:
                 "nothing is charged. Retry the request, and quote request id "
                 f"{self.charge.unit.request_id} if the error persists."
             )
-        self.state.error_type = error.type
+        self.context.error_type = error.type
         return sse(error_event(error))
 
 
@@ -278,22 +278,20 @@ def respond(
     unit: UnitOfWork,
     max_seconds: float,
     too_long_hint: str,
-    headers: dict[str, str],
     settlement: Settlement,
-    state: State,
+    context: RequestContext,
 ) -> StreamingResponse:
     """Decode, take a slot, reserve, start the engine and answer once the first event exists.
 
     Raises the 4xx of bad input before any reservation, 402 or 503 (busy, database down)
-    before any work, and whatever failed before the first event (refunded). ``headers`` (the
-    rate-limit headers) go out with the billing headers."""
+    before any work, and whatever failed before the first event (refunded). ``context`` gets
+    what the request's log line reports (the middleware sends its rate-limit headers)."""
     audio = decode_input(source, max_seconds=max_seconds, too_long_hint=too_long_hint)
     seconds = billable_seconds(audio.duration, services.settings.billing_increment_seconds)
     services.slots.acquire()  # a busy server answers 503 before touching the wallet
     try:
         charge = reserve(services, payer, unit, seconds)
         response_headers = {
-            **headers,
             **STREAM_HEADERS,
             "x-tinyscribe-billed-seconds": str(seconds),
             "x-tinyscribe-cost-micro-usd": str(charge.amount),
@@ -305,7 +303,7 @@ def respond(
             charge,
             headers=response_headers,
             settlement=settlement,
-            state=state,
+            context=context,
         )
         with charge.refunded_on_error():
             events.start()

@@ -10,6 +10,8 @@ from pydantic import Field
 ResponseFormat = Literal["json", "verbose_json", "text", "srt", "vtt"]
 RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json", "verbose_json", "text", "srt", "vtt")
 Granularity = Literal["segment", "word"]
+SEGMENT_TIMES: tuple[Granularity, ...] = ("segment",)
+"""The timestamps of a transcript when the client asks for none: segments'."""
 Task = Literal["transcribe", "translate"]
 """Whisper's name for what a request asks: the transcript, or its English translation."""
 # Whisper reads at most 224 prompt tokens; 4,000 characters is ample and bounds the work.

@@ -11,7 +11,7 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import fields, replace
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -19,6 +19,7 @@ from handler.errors import InvalidRequest, PayloadTooLarge, shown
 from handler.models import resolve_model
 from handler.pipeline import TranscriptionRequest
 from handler.transcript import (
+    SEGMENT_TIMES,
     ChunkingStrategy,
     Granularity,
     ResponseFormat,
@@ -28,6 +29,20 @@ from handler.transcript import (
 )
 
 RequestedFormat = Literal["json", "verbose_json", "text", "srt", "vtt", "diarized_json"]
+
+
+class TranscriptionFields(TypedDict):
+    """A transcription's fields as the client sent them, before :func:`transcription_request`
+    validates them (the jobs API keeps them with the job, to validate again when it runs)."""
+
+    model: str
+    language: str | None
+    prompt: str | None
+    response_format: RequestedFormat
+    temperature: float
+    granularities: list[Granularity]
+
+
 """The response formats OpenAI's transcription spec lists; ``diarized_json`` is refused."""
 
 TRANSCRIPTION_FIELDS = frozenset(
@@ -164,13 +179,13 @@ def granularities_for(
     unique = tuple(dict.fromkeys(asked))
     if stream:
         check_stream(response_format, unique)
-        return unique or ("segment",)
+        return unique or SEGMENT_TIMES
     if unique and response_format != "verbose_json":
         raise InvalidRequest(
             "timestamp_granularities requires response_format 'verbose_json'.",
             param="timestamp_granularities",
         )
-    return unique or ("segment",)
+    return unique or SEGMENT_TIMES
 
 
 def supported_format(response_format: RequestedFormat) -> ResponseFormat:

@@ -34,6 +34,7 @@ from handler.models import MODEL_IDS
 from handler.services import Services
 from handler.stores.keys import SECRET_PATTERN
 from tests.conftest import Caller
+from tests.support.lambda_context import LambdaContext
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 
@@ -97,24 +98,6 @@ def event_files() -> list[str]:
 
 def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS_DIR / name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-
-
-@dataclass
-class FakeContext:
-    """The attributes of the Lambda context object that code may read."""
-
-    function_name: str = "tinyscribe-ApiFunction"
-    function_version: str = "$LATEST"
-    aws_request_id: str = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
-    memory_limit_in_mb: int = 3008
-    invoked_function_arn: str = (
-        "arn:aws:lambda:us-east-1:123456789012:function:tinyscribe-ApiFunction"
-    )
-    log_group_name: str = "/aws/lambda/tinyscribe-ApiFunction"
-    log_stream_name: str = "2025/03/12/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
 
 
 def with_key(event: dict[str, Any], secret: str) -> dict[str, Any]:
@@ -204,7 +187,7 @@ def invoke(settings: Settings) -> Iterator[Invoke]:
     reset_entry_point()
 
     def call(event: dict[str, Any]) -> dict[str, Any]:
-        response = handler.app.lambda_handler(event, FakeContext())
+        response = handler.app.lambda_handler(event, LambdaContext())
         assert isinstance(response, dict)
         return response
 
@@ -406,7 +389,7 @@ def test_base64_multipart_reaches_the_app_byte_for_byte(name: str) -> None:
     audio = multipart_file(event)
     assert audio[:2] == b"\xff\xf3" or audio[:3] == b"ID3", "an MP3 frame or tag"
 
-    response = echo_adapter()(event, FakeContext())
+    response = echo_adapter()(event, LambdaContext())
 
     assert response["statusCode"] == 200, response["body"]
     received = json.loads(response_body(response))

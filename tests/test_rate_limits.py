@@ -139,6 +139,51 @@ def test_transcriptions_send_the_headers_too(
     assert_money_invariants(services.wallets, caller.key.wallet_id)
 
 
+def bucket(response: Any) -> tuple[str, str, str]:
+    """The response's ``x-ratelimit-*-requests`` headers: limit, remaining, reset."""
+    headers = response.headers
+    return (
+        headers["x-ratelimit-limit-requests"],
+        headers["x-ratelimit-remaining-requests"],
+        headers["x-ratelimit-reset-requests"],
+    )
+
+
+def test_every_authenticated_route_sends_the_headers(
+    timed, clock: FakeClock, make_caller: MakeCaller
+) -> None:
+    """Routes that do work take one request from the bucket, their errors included; routes
+    that read (a job's status, the wallet, the usage, the models) report it as it stands,
+    without taking from it. Unauthenticated answers carry none."""
+    client, _ = timed
+    caller = make_caller(rpm=10)  # one request per 6 s
+    created = create_job(client, caller)
+    assert created.status_code == 201, created.text
+    assert bucket(created) == ("10", "9", "6s")
+    unknown_model = client.post(JOBS, headers=caller.headers, json={"model": "gpt-4o"})
+    assert unknown_model.status_code == 404, unknown_model.text
+    assert bucket(unknown_model) == ("10", "8", "12s")
+    clock.advance(1)
+    reads = [
+        client.get(f"{JOBS}/{created.json()['id']}", headers=caller.headers),
+        client.get("/v1/wallet", headers=caller.headers),
+        client.get("/v1/usage", headers=caller.headers),
+        client.get("/v1/models", headers=caller.headers),
+        client.get("/v1/models/whisper-1", headers=caller.headers),
+        client.get("/v1/models/gpt-4o", headers=caller.headers),  # a 404 after the key
+    ]
+    assert [r.status_code for r in reads] == [200] * 5 + [404]
+    assert {bucket(r) for r in reads} == {("10", "8", "11s")}  # nothing taken by reading
+    assert bucket(create_job(client, caller)) == ("10", "7", "17s")
+    anonymous = [
+        client.get("/health"),
+        client.get("/v1/models"),
+        client.get("/v1/wallet", headers={"Authorization": "Bearer sk-ts-wrong"}),
+    ]
+    assert [r.status_code for r in anonymous] == [200, 401, 401]
+    assert not any("x-ratelimit-limit-requests" in r.headers for r in anonymous)
+
+
 def test_retry_after_stays_under_a_minute_for_one_request_per_minute(
     timed, clock: FakeClock, make_caller: MakeCaller
 ) -> None:

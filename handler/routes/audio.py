@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from handler import pipeline, streaming
+from handler.context import request_context
 from handler.deps import MultipartDep
 from handler.idempotency import Idempotency
 from handler.pipeline import TranscriptionRequest
@@ -109,7 +110,8 @@ def serve(
     """Answer a validated audio request: 413 for an oversize file, then the pipeline (decode,
     reserve, transcribe, render; refund on failure) charging ``caller``'s wallet per second of
     audio once the response exists (stored under the ``Idempotency-Key`` in the same
-    transaction when there is one), with the rate-limit and billing headers. A request with
+    transaction when there is one), with the billing headers (the middleware adds the
+    rate-limit headers). A request with
     ``stream`` gets the events of :mod:`handler.streaming` as they are decoded."""
     check_file_size(
         file.size,
@@ -118,7 +120,8 @@ def serve(
         path="synchronous requests",
         hint=ASYNC_HINT,
     )
-    payer = pipeline.Payer(caller.key_id, caller.wallet_id, metered=caller.plan == "payg")
+    context = request_context(request)
+    payer = pipeline.Payer(caller.key_id, caller.wallet_id, metered=caller.metered)
     if transcription.stream:
         stream = streaming.respond(
             services,
@@ -128,9 +131,8 @@ def serve(
             unit=idempotency.unit(),
             max_seconds=services.settings.max_sync_audio_seconds,
             too_long_hint=ASYNC_HINT,
-            headers=request.state.rate_limit_headers,
             settlement=idempotency.completion,  # the whole stream, stored as it is settled
-            state=request.state,
+            context=context,
         )
         idempotency.handed_over()
         return stream
@@ -144,11 +146,10 @@ def serve(
         too_long_hint=ASYNC_HINT,
     ) as run:
         outcome = run.outcome
-        request.state.audio_seconds = round(outcome.duration, 3)
-        request.state.billed_micro_usd = outcome.cost
-        request.state.engine_ms = round(outcome.engine_ms, 1)
+        context.audio_seconds = round(outcome.duration, 3)
+        context.billed_micro_usd = outcome.cost
+        context.engine_ms = round(outcome.engine_ms, 1)
         headers = {
-            **request.state.rate_limit_headers,
             "x-tinyscribe-billed-seconds": str(outcome.billed_seconds),
             "x-tinyscribe-cost-micro-usd": str(outcome.cost),
         }

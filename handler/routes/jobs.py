@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +20,7 @@ from handler.idempotency import IdempotencyDep
 from handler.services import Services
 from handler.stores.jobs import Job, new_job_id
 from handler.transcript import MAX_PROMPT_CHARS, Granularity, ResponseFormat
-from handler.validation import check_file_size, transcription_request
+from handler.validation import TranscriptionFields, check_file_size, transcription_request
 
 router = APIRouter(tags=["jobs"])
 # Results up to this size are returned inline by GET as well as by URL.
@@ -45,7 +45,6 @@ class JobCreate(BaseModel):
 
 @router.post("/v1/audio/transcriptions/jobs", status_code=201)
 def create_job(
-    request: Request,
     body: JobCreate,
     caller: LimitedCallerDep,
     idempotency: IdempotencyDep,
@@ -53,14 +52,14 @@ def create_job(
 ) -> Response:
     """Create a job and return where to PUT the audio (with ``Idempotency-Key``, a retry
     returns the same job)."""
-    request_fields = {
-        "model": body.model,
-        "language": body.language,
-        "prompt": body.prompt,
-        "response_format": body.response_format,
-        "temperature": body.temperature,
-        "granularities": body.timestamp_granularities,
-    }
+    request_fields = TranscriptionFields(
+        model=body.model,
+        language=body.language,
+        prompt=body.prompt,
+        response_format=body.response_format,
+        temperature=body.temperature,
+        granularities=body.timestamp_granularities,
+    )
     transcription_request(**request_fields)  # validate now, not after the upload
     check_file_size(
         body.file_size,
@@ -75,7 +74,7 @@ def create_job(
             job_id=job_id,
             key_id=caller.key_id,
             wallet_id=caller.wallet_id,
-            metered=caller.plan == "payg",
+            metered=caller.metered,
             request=request_fields,
             file_name=body.file_name,
             upload_key=services.settings.uploads_prefix + job_id,
@@ -91,7 +90,7 @@ def create_job(
             "expires_at": expires_at.isoformat(timespec="seconds"),
         },
     }
-    return idempotency.respond(view, status_code=201, headers=request.state.rate_limit_headers)
+    return idempotency.respond(view, status_code=201)
 
 
 @router.get("/v1/audio/transcriptions/jobs/{job_id}")

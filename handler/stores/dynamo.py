@@ -7,7 +7,7 @@ and still takes plain Python values instead of ``{"S": ...}`` attribute maps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -68,7 +68,7 @@ def error_code(exc: ClientError) -> str:
 
 def cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
     """Why a transaction was cancelled: one ``{"Code", "Item"?}`` per item, in order."""
-    return list(exc.response.get("CancellationReasons", []))
+    return [dict(reason) for reason in exc.response.get("CancellationReasons", [])]
 
 
 def failed_condition(reason: dict[str, Any]) -> bool:
@@ -80,9 +80,9 @@ def old_item(failure: ClientError | dict[str, Any]) -> dict[str, Any] | None:
     """The item as it was when a condition failed (``ReturnValuesOnConditionCheckFailure``),
     from a failed single write or from one reason of a cancelled transaction; ``None`` when
     the item did not exist. Both arrive typed (``{"N": "5"}``), even from the resource client."""
-    source = failure.response if isinstance(failure, ClientError) else failure
+    source: Mapping[str, object] = failure.response if isinstance(failure, ClientError) else failure
     item = source.get("Item")
-    return plain_item(item) if item else None
+    return plain_item(item) if isinstance(item, dict) and item else None
 
 
 @contextmanager

@@ -276,7 +276,7 @@ def _record(item: dict[str, Any]) -> IdempotencyRecord:
     if "response" in item:
         stored = item["response"]
         body = stored["body"]
-        raw = body.value if isinstance(body, Binary) else bytes(body)
+        raw = bytes(body)  # a Binary (the resource's type) or bytes: both convert
         response = StoredResponse(
             int(stored["status"]), zlib.decompress(raw), dict(stored.get("headers", {}))
         )

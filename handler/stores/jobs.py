@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -27,7 +28,7 @@ class Job:
     key_id: str
     wallet_id: str
     metered: bool
-    request: dict[str, Any]
+    request: Mapping[str, Any]
     """The validated request fields (model, response_format, prompt, ...)."""
     file_name: str
     upload_key: str

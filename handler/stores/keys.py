@@ -39,6 +39,12 @@ class ApiKey:
     def revoked(self) -> bool:
         return self.revoked_at is not None
 
+    @property
+    def metered(self) -> bool:
+        """Whether its requests are charged to its wallet (plan ``payg``; ``unmetered`` keys
+        are recorded in the ledger at no cost)."""
+        return self.plan == "payg"
+
 
 def hash_secret(secret: str) -> str:
     """The stored form of a secret (the secret has 256 bits of entropy: no salt needed)."""
@@ -98,14 +104,9 @@ class KeyStore:
     def list(self) -> list[ApiKey]:
         """Every key (an operator command: a scan is fine at this scale)."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"TableName": self.table}
         with unavailable_on_outage():
-            while True:
-                page = self.client.scan(**kwargs)
+            for page in self.client.get_paginator("scan").paginate(TableName=self.table):
                 items.extend(page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return sorted((_key(item) for item in items), key=lambda key: key.created_at)
 
     def revoke(self, key_id: str) -> ApiKey | None:
@@ -129,7 +130,8 @@ class KeyStore:
             response = self.client.get_item(
                 TableName=self.table, Key={"key_id": key_id}, ConsistentRead=True
             )
-        return response.get("Item")
+        item: dict[str, Any] | None = response.get("Item")
+        return item
 
 
 def _key(item: dict[str, Any]) -> ApiKey:

@@ -114,6 +114,21 @@ class RateLimitStore:
         # Three writes lost to concurrent ones: the bucket is contended; refuse this one.
         return RateLimitState(rpm, False, 0, rpm * interval, wait_micros=MICROS)
 
+    def peek(self, key_id: str, rpm: int) -> RateLimitState:
+        """Where ``key_id``'s bucket of ``rpm`` stands now, nothing taken from it (one read):
+        ``remaining`` is what could be sent now, ``allowed`` whether that is any."""
+        if rpm <= 0:
+            return RateLimitState(rpm, False, 0, 0)
+        now = round(self.clock() * MICROS)
+        interval = emission_interval(rpm)
+        with unavailable_on_outage():
+            item = self.client.get_item(
+                TableName=self.table, Key={"key_id": key_id}, ConsistentRead=True
+            ).get("Item")
+        tat = max(int(item["tat"]) if item and "tat" in item else now, now)
+        remaining = (now + rpm * interval - tat) // interval
+        return RateLimitState(rpm, remaining > 0, remaining, tat - now)
+
     def _take(
         self, key_id: str, now: int, interval: int, latest: int, *, busy: bool
     ) -> int | _Missed:

@@ -478,7 +478,9 @@ _NUMBERS = frozenset({"amount", "audio_seconds", "list_price", "paid", "fee"})
 
 
 def _entry(item: dict[str, Any]) -> LedgerEntry:
-    values = {k: int(v) if k in _NUMBERS else v for k, v in item.items() if k in _ENTRY_FIELDS}
+    values: dict[str, Any] = {
+        k: int(v) if k in _NUMBERS else v for k, v in item.items() if k in _ENTRY_FIELDS
+    }
     return LedgerEntry(**values)
 
 
