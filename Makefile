@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DATA ?= .data
 DDB_DIR := $(DATA)/dynamodb-local
-# The official JS SDK, which the tests drive against the API (tests/test_openai_node.py).
+# The official JS SDK, which the tests drive against the API (tests/integration/test_openai_node.py).
 OPENAI_NODE_VERSION := 7.59.0
 OPENAI_NODE_DIR := $(DATA)/openai-node
 DDB_PORT ?= 8001
@@ -87,7 +87,7 @@ events: venv
 	$(PY) events/generate.py
 
 docs-screenshot: setup ## rewrite docs/page.png (the README's picture) from the page test
-	TINYSCRIBE_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/test_page.py -q \
+	TINYSCRIBE_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/integration/test_page.py -q \
 	  -k test_page_transcribes_speech_plays_along_and_downloads_subtitles
 
 clean:

@@ -16,7 +16,7 @@ import pytest
 
 from handler.devstack import free_port, wait_for_port
 from handler.observability import METRIC_UNITS
-from tests.conftest import SPEECH_TEXT, Caller
+from tests.integration.conftest import SPEECH_TEXT, Caller
 
 
 @pytest.fixture(scope="module")

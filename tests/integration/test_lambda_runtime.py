@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from handler.config import REPO_ROOT, Settings
-from tests.conftest import Caller
+from tests.integration.conftest import Caller
 from tests.support.text import word_error_rate
 
 EVENT = REPO_ROOT / "events" / "http-api-transcribe-json.json"

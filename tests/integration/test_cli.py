@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import SPEECH_TEXT
+from tests.integration.conftest import SPEECH_TEXT
 from tests.support.text import word_error_rate
 
 TINYSCRIBE = str(Path(sys.executable).parent / "tinyscribe")

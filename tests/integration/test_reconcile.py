@@ -18,7 +18,7 @@ from handler.reconcile import reconcile
 from handler.services import Services
 from handler.stores.idempotency import Acquired, StoredResponse
 from handler.stores.jobs import Job, new_job_id
-from tests.conftest import Caller, new_caller
+from tests.integration.conftest import Caller, new_caller
 from tests.support.clock import FakeClock
 from tests.support.faults import dynamodb_client
 from tests.support.lambda_context import LambdaContext

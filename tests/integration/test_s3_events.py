@@ -30,7 +30,7 @@ from handler.services import Services
 from handler.stores.jobs import Job, new_job_id
 from handler.stores.objects import CLIENT_CONFIG as S3_CONFIG
 from handler.stores.objects import ObjectStore
-from tests.conftest import SPEECH_TEXT, MakeCaller, new_caller
+from tests.integration.conftest import SPEECH_TEXT, MakeCaller, new_caller
 from tests.support.clock import FakeClock
 from tests.support.engines import FailingEngine
 from tests.support.faults import (
@@ -47,7 +47,7 @@ from tests.support.text import word_error_rate
 
 HOUR = 3600.0
 
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from handler.api import create_app
 from handler.deps import format_duration
 from handler.services import Services
 from handler.stores.rate_limits import RateLimitStore
-from tests.conftest import Caller, MakeCaller
+from tests.integration.conftest import Caller, MakeCaller
 from tests.support.clock import MINUTE_BOUNDARY, FakeClock
 from tests.support.faults import dynamodb_client
 from tests.support.money import assert_money_invariants

@@ -16,7 +16,7 @@ from handler.audio import SAMPLE_RATE, decode_audio
 from handler.config import Settings
 from handler.engine import Engine, ModelUnavailable
 from handler.transcript import Segment, TranscribeOptions, Transcript
-from tests.conftest import Caller
+from tests.integration.conftest import Caller
 from tests.support.audio import SPEECH_SENTENCES, write_wav
 from tests.support.conversation import (
     NON_SPEECH,

@@ -33,11 +33,11 @@ from handler.config import Settings
 from handler.models import MODEL_IDS
 from handler.services import Services
 from handler.stores.keys import SECRET_PATTERN
-from tests.conftest import Caller
+from tests.integration.conftest import Caller
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 
-EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 HTTP_PREFIXES = ("http-api-", "rest-api-", "function-url-")
 MAX_EVENT_BYTES = 60 * 1024
 MAX_WER = 0.3

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from handler.api import create_app
 from handler.devstack import free_port, wait_for_port
 from handler.services import Services
-from tests.conftest import Caller, MakeCaller
+from tests.integration.conftest import Caller, MakeCaller
 from tests.support.clock import FakeClock
 from tests.support.engines import FailingEngine, GatedEngine
 from tests.support.money import assert_money_invariants, charges

@@ -26,7 +26,7 @@ import pytest
 from handler.config import Settings
 from handler.devstack import free_port, wait_for_port
 from handler.services import Services
-from tests.conftest import Caller, MakeCaller
+from tests.integration.conftest import Caller, MakeCaller
 from tests.support.audio import speak
 from tests.support.money import assert_money_invariants
 

@@ -23,7 +23,7 @@ from handler.validation import (
     chunking_strategy,
     transcription_request,
 )
-from tests.conftest import SPEECH_TEXT, Caller
+from tests.integration.conftest import SPEECH_TEXT, Caller
 from tests.support.audio import convert
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from handler.billing import cost_micro_usd
-from tests.conftest import SPEECH_TEXT, Caller, MakeCaller
+from tests.integration.conftest import SPEECH_TEXT, Caller, MakeCaller
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 

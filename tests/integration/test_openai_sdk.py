@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.conftest import SPEECH_TEXT, MakeCaller
+from tests.integration.conftest import SPEECH_TEXT, MakeCaller
 from tests.support.text import word_error_rate
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from handler import cors
 from handler.api import create_app
 from handler.services import Services
-from tests.conftest import Caller, MakeCaller
+from tests.integration.conftest import Caller, MakeCaller
 from tests.support.openai_node import run_openai_node, sdk_package, stainless_headers_in
 
 ORIGIN = "https://app.example.com"

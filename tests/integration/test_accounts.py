@@ -14,7 +14,7 @@ from handler.api import create_app
 from handler.billing import cost_micro_usd
 from handler.engine import Engine
 from handler.services import Services
-from tests.conftest import Caller, MakeCaller
+from tests.integration.conftest import Caller, MakeCaller
 from tests.support.money import assert_money_invariants
 
 SPEECH_SECONDS = 4  # the generated clip lasts 3.4 s: billed as 4 s

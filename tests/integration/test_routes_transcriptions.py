@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import SPEECH_TEXT, Caller
+from tests.integration.conftest import SPEECH_TEXT, Caller
 from tests.support.text import word_error_rate
 
 SRT_CUE = re.compile(

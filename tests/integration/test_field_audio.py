@@ -29,7 +29,7 @@ from handler.audio import decode_audio
 from handler.billing import billable_seconds, cost_micro_usd
 from handler.config import Settings
 from handler.services import Services
-from tests.conftest import MakeCaller
+from tests.integration.conftest import MakeCaller
 from tests.support.field_audio import (
     ALL,
     FieldAudio,
@@ -42,7 +42,7 @@ from tests.support.money import assert_money_invariants
 
 URL = "/v1/audio/transcriptions"
 CREDIT = 1_000_000
-EVENTS = Path(__file__).resolve().parent.parent / "events"
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +52,7 @@ def field(audio_dir: Path) -> FieldAudio:
 
 def expected_seconds(case: FieldCase, path: Path) -> float:
     """The length that plays: declared for padded codecs, else what the decoder measures
-    (checked against ffmpeg in tests/test_audio.py)."""
+    (checked against ffmpeg in tests/integration/test_audio.py)."""
     if case.seconds is not None:
         return case.seconds
     return decode_audio(io.BytesIO(path.read_bytes()), max_seconds=600).duration

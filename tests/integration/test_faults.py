@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from handler.api import create_app
 from handler.services import Services
-from tests.conftest import Caller
+from tests.integration.conftest import Caller
 from tests.support.faults import connection_refused, dynamodb_client, throttled
 from tests.support.money import assert_money_invariants
 

@@ -14,7 +14,7 @@ import boto3
 import httpx
 
 from handler.devstack import free_port, wait_for_port
-from tests.conftest import SPEECH_TEXT
+from tests.integration.conftest import SPEECH_TEXT
 from tests.support.text import word_error_rate
 
 BUCKET = "tinyscribe-local"

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from handler.api import create_app
 from handler.services import Services
-from tests.conftest import Caller
+from tests.integration.conftest import Caller
 from tests.support.money import assert_money_invariants
 
 

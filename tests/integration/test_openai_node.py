@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import SPEECH_TEXT, MakeCaller
+from tests.integration.conftest import SPEECH_TEXT, MakeCaller
 from tests.support.openai_node import run_openai_node, sdk_version
 from tests.support.text import word_error_rate
 
 
 def test_the_installed_sdk_is_the_pinned_one():
-    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
     assert f"OPENAI_NODE_VERSION := {sdk_version()}\n" in makefile
 
 

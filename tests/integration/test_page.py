@@ -37,7 +37,7 @@ from handler.devstack import free_port, wait_for_port
 from handler.engine import Engine
 from handler.routes.page import CONTENT_SECURITY_POLICY, MEDIA_TYPES
 from handler.services import Services
-from tests.conftest import MakeCaller
+from tests.integration.conftest import MakeCaller
 from tests.support.audio import SPEECH_SENTENCES, speak
 from tests.support.browser import (
     CONTRAST_PROBLEMS_JS,

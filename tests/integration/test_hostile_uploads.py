@@ -47,7 +47,7 @@ import pytest
 
 from handler.billing import cost_micro_usd
 from handler.services import Services
-from tests.conftest import Caller, MakeCaller
+from tests.integration.conftest import Caller, MakeCaller
 from tests.support.hostile import (
     BOUNDARY,
     HostileMedia,

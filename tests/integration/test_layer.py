@@ -20,7 +20,7 @@ from layers.quantize import QuantizeError, quantize_model_bin, read_model_bin, w
 from tests.support.audio import speak
 from tests.support.text import word_error_rate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "layers" / "build_layer.py"
 LOCK = json.loads((ROOT / "layers" / "model.lock.json").read_text(encoding="utf-8"))
 TARGET = LOCK["target"]

@@ -27,7 +27,7 @@ from handler.config import Settings
 from handler.engine import Engine
 from handler.reconcile import reconcile
 from handler.services import Services
-from tests.conftest import Caller, new_caller
+from tests.integration.conftest import Caller, new_caller
 from tests.support.clock import FakeClock
 from tests.support.engines import FailingEngine
 from tests.support.faults import (

@@ -32,7 +32,7 @@ from handler.config import Settings
 from handler.engine import Engine
 from handler.services import Services
 from handler.streaming import MEDIA_TYPE
-from tests.conftest import SPEECH_TEXT, Caller, MakeCaller, new_caller
+from tests.integration.conftest import SPEECH_TEXT, Caller, MakeCaller, new_caller
 from tests.support.audio import HARVARD_SENTENCES
 from tests.support.engines import (
     FailingEngine,
@@ -47,7 +47,7 @@ from tests.support.openai_node import run_openai_node
 from tests.support.server import serving
 from tests.support.text import word_error_rate
 
-EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
 DELTA, SEGMENT, DONE = "transcript.text.delta", "transcript.text.segment", "transcript.text.done"
 ERROR_FIELDS = {"message", "type", "param", "code"}

@@ -11,7 +11,7 @@ in-process through ASGI, once with a valid key and once with a rotation of bad o
   ``response_headers_conformance``).
 
 Random bytes are not audio, so the transcription route's success path is not reached here
-(400s on ``file`` are what it should answer); ``test_transcriptions.py`` covers success.
+(400s on ``file`` are what it should answer); ``test_routes_transcriptions.py`` covers success.
 
 Hypothesis is bounded and derandomised so CI runs the same examples every time; the total
 number of examples run is printed at the end of the module (run with ``-s`` or read the
@@ -41,7 +41,7 @@ from handler.api import create_app
 from handler.config import Settings
 from handler.engine import Engine
 from handler.services import Services
-from tests.conftest import Caller, MakeCaller
+from tests.integration.conftest import Caller, MakeCaller
 
 MAX_EXAMPLES = 25
 CHECKS = [
