@@ -220,8 +220,8 @@ def test_first_delta_arrives_while_the_engine_is_still_decoding(
 ) -> None:
     """On ~70 s of speech (several decoding windows: the engine decodes the first alone, then
     the rest in a batch) the client has the first delta while the engine has decoded less than
-    half of the audio, and before the engine starts yielding the next batch's segments. Times are compared with the engine's own, in this
-    process: when it yielded each segment."""
+    half of the audio, and before the engine starts yielding the next batch's segments. Times
+    are compared with the engine's own, in this process: when it yielded each segment."""
     recording = RecordingEngine(engine)
     services = Services.from_settings(settings, recording)
     caller = make_caller()
