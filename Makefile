@@ -1,5 +1,5 @@
 # tinyscribe: `make run` serves the API and the page on http://127.0.0.1:8000/, `make test`
-# runs the whole suite.
+# runs the whole suite, `make test-fast` the unit layer and lint (no Java, model or ffmpeg).
 # Every target installs what it needs, so both work from a fresh clone.
 
 SHELL := /bin/bash
@@ -20,7 +20,7 @@ MODEL_DIR := layers/build/opt/models/whisper-tiny-en
 # measures the service in it, so dev-only packages do not slow its imports.
 RUNTIME_VENV ?= .venv-runtime
 
-.PHONY: setup system-deps venv layer dynamodb-local openai-node run test lint bench events docs-screenshot clean
+.PHONY: setup system-deps venv layer dynamodb-local openai-node run test test-fast lint bench events docs-screenshot clean
 
 setup: system-deps venv layer dynamodb-local openai-node ## everything, idempotent
 
@@ -64,8 +64,12 @@ $(OPENAI_NODE_DIR)/.installed-$(OPENAI_NODE_VERSION): | system-deps
 run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)
 	$(BIN)/tinyscribe dev --host $(HOST) --port $(PORT) --db-port $(DDB_PORT) --data $(DATA)
 
-test: setup lint
-	$(BIN)/pytest
+test: setup lint ## everything: tests/unit, then tests/integration against the real stack
+	$(BIN)/pytest tests/unit tests/integration
+
+# The unit layer needs only the venv: no Java, model layer, ffmpeg or DynamoDB Local.
+test-fast: venv lint ## tests/unit (pure functions of handler/) and lint, in seconds
+	$(BIN)/pytest tests/unit -q
 
 lint:
 	$(BIN)/ruff check handler tests bench layers events

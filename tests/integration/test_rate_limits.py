@@ -190,12 +190,3 @@ def test_one_write_per_request_while_the_bucket_has_room(
     writes.clear()
     assert not store.hit(caller.key.key_id, 5).allowed
     assert len(writes) == 1  # refused on the stored value the failed write returned
-
-
-@pytest.mark.parametrize(
-    ("seconds", "text"),
-    [(0, "0s"), (0.0004, "0s"), (0.012, "12ms"), (0.85, "850ms"), (1, "1s"), (6.5, "6.5s"),
-     (59.9994, "59.999s"), (60, "1m0s"), (61.25, "1m1.25s")],
-)  # fmt: skip
-def test_reset_times_are_written_as_openai_writes_them(seconds: float, text: str) -> None:
-    assert format_duration(seconds) == text

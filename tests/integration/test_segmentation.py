@@ -13,7 +13,6 @@ from handler.segmentation import (
     FRAME_SAMPLES,
     FRAMES_PER_RUN,
     Span,
-    Window,
     plan_windows,
     speech_probabilities,
     speech_spans,
@@ -144,22 +143,3 @@ def test_silence_between_spans_is_shortened_to_their_padding(workdir: Path) -> N
     assert len(spans) == 2
     assert seconds(spans[1].start - spans[0].end) > 7
     assert window.samples < len(samples) - 7 * SAMPLE_RATE
-
-
-def test_a_window_maps_its_times_back_to_the_original_timeline() -> None:
-    # 1 s of audio from 1 s, then 1 s from 5 s (3 s of silence left out between them).
-    window = Window((Span(16_000, 32_000), Span(80_000, 96_000)), lookahead=Span(96_000, 98_000))
-
-    assert window.seconds == 2.0
-    assert window.span_at(0.5) == 0 and window.span_at(1.5) == 1
-    assert window.span_at(1.0) == 1 and window.span_at(1.0, end=True) == 0
-    assert window.to_original(0.5, 0) == 1.5
-    assert window.to_original(1.25, 1) == 5.25
-    assert window.to_original(1.25, 0) == 2.0  # kept inside the span it was placed in
-    rest = window.part(0.75)
-    assert rest is not None and rest.spans == (Span(28_000, 32_000), Span(80_000, 96_000))
-    assert rest.lookahead == window.lookahead
-    middle = window.part(0.5, 1.5)
-    assert middle is not None and middle.spans == (Span(24_000, 32_000), Span(80_000, 88_000))
-    assert middle.lookahead is None
-    assert len(window.audio(np.arange(100_000, dtype=np.float32))) == 34_000

@@ -15,14 +15,6 @@ import httpx
 import openai
 import pytest
 
-from handler.errors import InvalidRequest
-from handler.transcript import VadOptions, VadParameters, vad_options
-from handler.validation import (
-    REFUSED_FIELDS,
-    TRANSCRIPTION_FIELDS,
-    chunking_strategy,
-    transcription_request,
-)
 from tests.integration.conftest import SPEECH_TEXT, Caller
 from tests.support.audio import convert
 from tests.support.money import assert_money_invariants
@@ -97,10 +89,6 @@ def test_unsupported_spec_fields_are_refused_with_the_reason(
     )
     assert why in error["message"]
     assert_not_charged(services, caller)
-
-
-def test_every_refused_field_is_a_spec_field():
-    assert set(REFUSED_FIELDS) <= TRANSCRIPTION_FIELDS
 
 
 def test_diarized_json_is_refused_with_the_reason(client, caller, services, speech_wav):
@@ -191,82 +179,11 @@ def test_a_bad_key_with_an_unknown_field_is_still_a_401(client, make_caller, spe
 # --------------------------------------------------------------------- chunking_strategy
 
 
-@pytest.mark.parametrize(
-    ("raw", "nested", "expected"),
-    [
-        (None, {}, None),
-        ("", {}, None),
-        ("null", {}, None),
-        ("auto", {}, "auto"),
-        ('"auto"', {}, "auto"),
-        ('{"type": "server_vad"}', {}, VadParameters(300, 200, 0.5)),
-        (
-            '{"type": "server_vad", "prefix_padding_ms": 0, "silence_duration_ms": 10000, '
-            '"threshold": 1}',
-            {},
-            VadParameters(0, 10_000, 1.0),
-        ),
-        (None, {"type": "server_vad", "threshold": "0.6"}, VadParameters(300, 200, 0.6)),
-        (
-            None,
-            {"type": "server_vad", "prefix_padding_ms": "100", "silence_duration_ms": "500"},
-            VadParameters(100, 500, 0.5),
-        ),
-    ],
-)
-def test_chunking_strategy_shapes(raw, nested, expected):
-    assert chunking_strategy(raw, nested) == expected
-
-
-@pytest.mark.parametrize(
-    ("raw", "nested", "says"),
-    [
-        ("sometimes", {}, "neither 'auto' nor a JSON object"),
-        ("[1, 2]", {}, "expected 'auto'"),
-        ('{"threshold": 0.5}', {}, "server_vad"),
-        ('{"type": "semantic_vad"}', {}, "server_vad"),
-        ('{"type": "server_vad", "eagerness": "low"}', {}, "unknown key 'eagerness'"),
-        ('{"type": "server_vad", "threshold": 1.5}', {}, "threshold"),
-        ('{"type": "server_vad", "threshold": "NaN"}', {}, "threshold"),
-        ('{"type": "server_vad", "prefix_padding_ms": -1}', {}, "prefix_padding_ms"),
-        ('{"type": "server_vad", "silence_duration_ms": 10001}', {}, "silence_duration_ms"),
-        ('{"type": "server_vad", "silence_duration_ms": 200.5}', {}, "silence_duration_ms"),
-        ('{"type": "server_vad", "prefix_padding_ms": true}', {}, "must be a number"),
-        ('{"type": "server_vad", "threshold": null}', {}, "must be a number"),
-        (None, {"type": "server_vad", "threshold": "high"}, "threshold"),
-        ("auto", {"type": "server_vad"}, "send it once"),
-    ],
-)
-def test_invalid_chunking_strategy_says_what_is_wrong(raw, nested, says):
-    with pytest.raises(InvalidRequest) as refused:
-        chunking_strategy(raw, nested)
-    assert refused.value.param == "chunking_strategy"
-    assert says in refused.value.message
-
-
 def test_invalid_chunking_strategy_is_a_400_over_http(client, caller, services, speech_wav):
     spread = {"chunking_strategy[type]": "server_vad", "chunking_strategy[threshold]": "2"}
     response = post(client, caller, speech_wav, spread)
     assert_refused(response, "chunking_strategy", "invalid_value")
     assert_not_charged(services, caller)
-
-
-def test_chunking_strategy_reaches_the_engines_vad():
-    """The whole mapping: OpenAI's names onto the engine's speech detection, defaults kept."""
-    assert vad_options(None) == VadOptions() == vad_options("auto")
-    assert vad_options(VadParameters(prefix_padding_ms=120, silence_duration_ms=900)) == (
-        VadOptions(threshold=0.5, prefix_padding_ms=120, silence_duration_ms=900)
-    )
-    asked = transcription_request(
-        model="whisper-1",
-        language=None,
-        prompt=None,
-        response_format="json",
-        temperature=0.0,
-        granularities=[],
-        chunking=VadParameters(threshold=0.7),
-    )
-    assert asked.options.vad.threshold == 0.7
 
 
 def test_strict_vad_hears_no_speech_and_the_audio_is_still_billed(
@@ -423,28 +340,3 @@ def test_curl_plain_request(server, caller, speech_mp3):
     body, _, status = completed.stdout.rpartition("\n")
     assert status == "200"
     assert word_error_rate(SPEECH_TEXT, body) <= 0.25
-
-
-def test_a_stream_decodes_in_order_and_sends_segment_events_only_when_asked() -> None:
-    """The batched pipeline would hold a whole batch (minutes of audio) before its first
-    segment, so a stream of json or text decodes in order, as the timed formats do."""
-
-    def request(stream: bool, granularities: list[str]):  # type: ignore[no-untyped-def]
-        return transcription_request(
-            model="whisper-1",
-            language=None,
-            prompt=None,
-            response_format="json",
-            temperature=0.0,
-            granularities=granularities,  # type: ignore[arg-type]
-            stream=stream,
-        )
-
-    plain, streamed, with_segments = (
-        request(False, []),
-        request(True, []),
-        request(True, ["segment"]),
-    )
-    assert not plain.stream and streamed.stream
-    assert not streamed.stream_segments
-    assert with_segments.stream_segments and not with_segments.options.word_timestamps
