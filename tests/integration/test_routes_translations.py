@@ -14,8 +14,11 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from handler.api import create_app
 from handler.billing import cost_micro_usd
+from handler.services import Services
 from tests.integration.conftest import SPEECH_TEXT, Caller, MakeCaller
+from tests.support.engines import RecordingEngine
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 
@@ -176,10 +179,17 @@ def test_english_speech_comes_back_as_its_transcript(client, caller, speech_wav)
     assert translated.text == transcribed.text
 
 
-def test_prompt_and_temperature_are_honoured_fields(client, caller, speech_wav):
-    response = translate(client, caller, speech_wav, prompt="Quick brown fox.", temperature="0.2")
+def test_prompt_and_temperature_reach_the_engine(settings, engine, caller, speech_wav):
+    recording = RecordingEngine(engine)
+    app = create_app(Services.from_settings(settings, recording))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = translate(
+            client, caller, speech_wav, prompt="Quick brown fox.", temperature="0.2"
+        )
     assert response.status_code == 200, response.text
     assert word_error_rate(SPEECH_TEXT, response.json()["text"]) <= 0.3
+    [options] = recording.options
+    assert (options.initial_prompt, options.temperature) == ("Quick brown fox.", 0.2)
 
 
 @pytest.mark.parametrize(
