@@ -92,6 +92,14 @@ class Caller:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.secret}"}
 
+    @property
+    def random_part(self) -> str:
+        """The secret's 43 random characters, after ``sk-ts-<key id>-`` (they may hold
+        ``-`` themselves, so splitting on it could leave a short, common tail)."""
+        prefix = f"sk-ts-{self.key.key_id}-"
+        assert self.secret.startswith(prefix) and len(self.secret) == len(prefix) + 43
+        return self.secret.removeprefix(prefix)
+
 
 MakeCaller = Callable[..., Caller]
 
