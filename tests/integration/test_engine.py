@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from handler.audio import SAMPLE_RATE, decode_audio
 from handler.config import Settings
 from handler.engine import Engine, ModelUnavailable
-from handler.transcript import Segment, TranscribeOptions, Transcript
+from handler.transcript import Segment, TranscribeOptions
 from tests.integration.conftest import Caller
 from tests.support.audio import SPEECH_SENTENCES, write_wav
 from tests.support.conversation import (
@@ -255,19 +255,6 @@ def test_quiet_or_short_speech_is_transcribed(
     transcript = engine.transcribe(samples.astype(np.float32), TranscribeOptions())
 
     assert missing_sentences([text], transcript.text, share=0.75) == []
-
-
-def test_a_transcript_of_nothing_renders_empty_in_every_format() -> None:
-    from handler.formats import render
-
-    nothing = Transcript(30.0, [])
-
-    assert json.loads(render(nothing, "json", 30, ("segment",)).body)["text"] == ""
-    assert render(nothing, "text", 30, ("segment",)).body.strip() == ""
-    assert render(nothing, "srt", 30, ("segment",)).body.strip() == ""
-    assert render(nothing, "vtt", 30, ("segment",)).body.strip() == "WEBVTT"
-    verbose = json.loads(render(nothing, "verbose_json", 30, ("word", "segment")).body)
-    assert verbose["segments"] == [] and verbose["words"] == [] and verbose["text"] == ""
 
 
 def test_stream_yields_the_segments_transcribe_returns(

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from handler.billing import cost_micro_usd
+from handler.config import Settings
 from handler.devstack import free_port, wait_for_port
 from handler.observability import METRIC_UNITS
 from tests.integration.conftest import SPEECH_TEXT, Caller
@@ -51,7 +53,12 @@ def served_logs(  # type: ignore[no-untyped-def]
             assert http.get("/v1/nope", headers=caller.headers).status_code == 404
         process.terminate()
         process.wait(timeout=10)
-    yield {"text": out.read_text(), "caller": caller, "request_id": ok.headers["x-request-id"]}
+    yield {
+        "text": out.read_text(),
+        "caller": caller,
+        "request_id": ok.headers["x-request-id"],
+        "response": ok,
+    }
 
 
 def parsed(text: str) -> list[dict[str, Any]]:
@@ -73,7 +80,11 @@ def test_request_lines_carry_the_fields_an_operator_needs(served_logs):
     assert ok["request_id"] == served_logs["request_id"]
     assert ok["key_id"] == served_logs["caller"].key.key_id
     assert ok["path"] == "/v1/audio/transcriptions" and ok["method"] == "POST"
-    assert ok["audio_seconds"] > 2 and ok["billed_micro_usd"] > 0
+    response = served_logs["response"]
+    assert ok["audio_seconds"] == response.json()["duration"]  # what the client was told
+    assert ok["billed_micro_usd"] == int(response.headers["x-tinyscribe-cost-micro-usd"])
+    seconds = response.json()["usage"]["seconds"]
+    assert ok["billed_micro_usd"] == cost_micro_usd(seconds, Settings().price_micro_usd_per_minute)
     assert ok["latency_ms"] >= ok["engine_ms"] > 0
     assert ok["outcome"] == "ok" and ok["service"] == "tinyscribe" and ok["level"] == "INFO"
     assert by_status[401]["outcome"] == "authentication_error"
