@@ -310,10 +310,10 @@ def test_event_through_lambda_handler(name: str, invoke: Invoke, caller: Caller)
     assert response["isBase64Encoded"] is False
     body = response_body(response)
 
-    check_content(expected, body)
+    check_content(expected, body, headers)
 
 
-def check_content(expected: Expected, body: bytes) -> None:
+def check_content(expected: Expected, body: bytes, headers: dict[str, str]) -> None:
     """The body says what the event asked for."""
     if expected.kind == "error":
         envelope = json.loads(body)
@@ -367,7 +367,9 @@ def check_content(expected: Expected, body: bytes) -> None:
         assert deltas and {e["type"] for e in deltas} == {"transcript.text.delta"}
         assert done["type"] == "transcript.text.done"
         assert done["text"] == "".join(e["delta"] for e in deltas)
-        assert done["usage"]["type"] == "duration" and done["usage"]["seconds"] > 0
+        billed = int(headers["x-tinyscribe-billed-seconds"])  # charged before the first byte
+        assert done["usage"] == {"type": "duration", "seconds": billed}
+        assert 2 < billed < 10  # the sample's few seconds of speech
         assert word_error_rate(SPOKEN_TEXT, done["text"]) <= MAX_WER, done["text"]
     elif expected.kind == "srt":
         cues = parse_srt(body.decode())
