@@ -1,5 +1,5 @@
 # tinyscribe: `make run` serves the API and the page on http://127.0.0.1:8000/, `make test`
-# runs the whole suite.
+# runs the whole suite, `make test-fast` the unit layer and lint (no Java, model or ffmpeg).
 # Every target installs what it needs, so both work from a fresh clone.
 
 SHELL := /bin/bash
@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 DATA ?= .data
 DDB_DIR := $(DATA)/dynamodb-local
-# The official JS SDK, which the tests drive against the API (tests/test_openai_node.py).
+# The official JS SDK, which the tests drive against the API (tests/integration/test_openai_node.py).
 OPENAI_NODE_VERSION := 7.59.0
 OPENAI_NODE_DIR := $(DATA)/openai-node
 DDB_PORT ?= 8001
@@ -28,7 +28,7 @@ UV_VERSION := 0.13.9
 UV_HOME := $(DATA)/uv-$(UV_VERSION)
 UV := $(UV_HOME)/bin/uv
 
-.PHONY: setup system-deps uv venv layer dynamodb-local openai-node run test lint bench events docs-screenshot clean
+.PHONY: setup system-deps uv venv layer dynamodb-local openai-node run test test-fast lint bench events docs-screenshot clean
 
 setup: system-deps venv layer dynamodb-local openai-node ## everything, idempotent
 
@@ -79,8 +79,12 @@ run: setup ## DynamoDB Local + a development key + the API on $(HOST):$(PORT)
 	exec $(BIN)/tinyscribe dev --host $(HOST) --port $(PORT) --db-port $(DDB_PORT) \
 	  --s3-port $(S3_PORT) --data $(RUN_DATA)
 
-test: setup lint
-	$(BIN)/pytest
+test: setup lint ## everything: tests/unit, then tests/integration against the real stack
+	$(BIN)/pytest tests/unit tests/integration
+
+# The unit layer needs only the venv: no Java, model layer, ffmpeg or DynamoDB Local.
+test-fast: venv lint ## tests/unit (pure functions of handler/) and lint, in seconds
+	$(BIN)/pytest tests/unit -q
 
 lint: | $(UV) venv ## the lock's check, ruff, and mypy --strict over handler/ (pyproject.toml)
 	$(UV) lock --check --quiet  # fails when uv.lock and pyproject.toml disagree: run `uv lock`
@@ -103,7 +107,7 @@ events: venv
 	$(PY) events/generate.py
 
 docs-screenshot: setup ## rewrite docs/page.png (the README's picture) from the page test
-	TINYSCRIBE_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/test_page.py -q \
+	TINYSCRIBE_DOCS_SCREENSHOT=1 $(BIN)/pytest tests/integration/test_page.py -q \
 	  -k test_page_transcribes_speech_plays_along_and_downloads_subtitles
 
 clean:

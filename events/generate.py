@@ -2,7 +2,8 @@
 
 Every file is exactly what API Gateway (HTTP API payload 2.0, REST API payload 1.0) or a
 Lambda Function URL hands to the function, so it can be passed to
-``sam local invoke ApiFunction -e events/<file>`` and is replayed by ``tests/test_events.py``.
+``sam local invoke ApiFunction -e events/<file>`` and is replayed by
+``tests/integration/test_events.py``.
 
 The audio is a short clip synthesised with espeak-ng and encoded to a small mono 16 kHz MP3
 with ffmpeg (bit-exact flags, no metadata). Request ids, times and the multipart boundary

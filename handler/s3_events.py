@@ -91,17 +91,25 @@ def handle_s3_event(services: Services, event: dict[str, Any], context: Any) -> 
         config=config,
         key_prefix="tinyscribe#s3-object",
     )(_process)
-    results = []
+    return {"results": [process_once(services, ref=asdict(ref)) for ref in object_refs(event)]}
+
+
+def object_refs(event: dict[str, Any]) -> list[ObjectRef]:
+    """The object versions an S3 notification names, in its records' order: keys URL-decoded
+    (S3 sends ``+`` for a space and ``%xx`` escapes), the version id (the ETag on a bucket
+    without versioning, ``""`` if neither is sent) and the size in bytes."""
+    refs = []
     for record in S3Event(event).records:
         s3 = record.s3
-        ref = ObjectRef(
-            bucket=s3.bucket.name,
-            key=unquote_plus(s3.get_object.key),  # S3 sends keys URL-encoded
-            version=s3.get_object.version_id or s3.get_object.etag or "",
-            size=int(s3.get_object.size or 0),
+        refs.append(
+            ObjectRef(
+                bucket=s3.bucket.name,
+                key=unquote_plus(s3.get_object.key),
+                version=s3.get_object.version_id or s3.get_object.etag or "",
+                size=int(s3.get_object.size or 0),
+            )
         )
-        results.append(process_once(services, ref=asdict(ref)))
-    return {"results": results}
+    return refs
 
 
 @lru_cache

@@ -78,6 +78,27 @@ def emission_interval(rpm: int) -> int:
     return WINDOW_MICROS // rpm
 
 
+def latest_tat(now: int, rpm: int) -> int:
+    """The highest theoretical arrival time (tat, microseconds since the epoch) that still
+    admits a request at ``now``: a full bucket holds ``rpm`` requests, so a request fits
+    while the tat is at most ``rpm - 1`` emission intervals ahead of ``now`` (GCRA)."""
+    return now + (rpm - 1) * emission_interval(rpm)
+
+
+def admitted(rpm: int, now: int, tat: int) -> RateLimitState:
+    """The state after a request at ``now`` was counted, ``tat`` being the bucket's new
+    theoretical arrival time (microseconds): what is left, and when the bucket is full."""
+    interval = emission_interval(rpm)
+    remaining = (now + rpm * interval - tat) // interval
+    return RateLimitState(rpm, True, remaining, tat - now)
+
+
+def refused(rpm: int, now: int, stored: int) -> RateLimitState:
+    """The state of a request at ``now`` refused by a bucket whose tat is ``stored`` (past
+    :func:`latest_tat`): it may retry once the tat is back within reach."""
+    return RateLimitState(rpm, False, 0, stored - now, wait_micros=stored - latest_tat(now, rpm))
+
+
 class RateLimitStore:
     """The rate-limits table: one item per key, ``{key_id, tat, expires_at}``."""
 
@@ -97,19 +118,18 @@ class RateLimitStore:
             return RateLimitState(rpm, False, 0, 0, wait_micros=WINDOW_MICROS)
         now = round(self.clock() * MICROS)
         interval = emission_interval(rpm)
-        latest = now + (rpm - 1) * interval  # the highest tat that still admits a request
+        latest = latest_tat(now, rpm)
         with self._lock:
             busy = self._busy_until.get(key_id, 0) > now
         for _ in range(3):
             tat = self._take(key_id, now, interval, latest, busy=busy)
             if isinstance(tat, int):
                 self._remember(key_id, tat)
-                remaining = (now + rpm * interval - tat) // interval
-                return RateLimitState(rpm, True, remaining, tat - now)
+                return admitted(rpm, now, tat)
             stored = tat.stored
             if stored is not None and stored > latest:
                 self._remember(key_id, stored)
-                return RateLimitState(rpm, False, 0, stored - now, wait_micros=stored - latest)
+                return refused(rpm, now, stored)
             busy = stored is not None and stored > now
         # Three writes lost to concurrent ones: the bucket is contended; refuse this one.
         return RateLimitState(rpm, False, 0, rpm * interval, wait_micros=MICROS)

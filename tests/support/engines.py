@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from handler.engine import Engine
-from handler.transcript import Segment
+from handler.transcript import Segment, TranscribeOptions
 
 
 class FailingEngine(Engine):
@@ -105,15 +105,17 @@ class PausingEngine(Engine):
 
 
 class RecordingEngine(Engine):
-    """The real engine, noting for each stream when (``time.monotonic()``) it yielded each
-    segment and where that segment ends in the audio: the engine's own progress, to compare
-    with what a client saw."""
+    """The real engine, noting the options of each call (what a request's fields became),
+    and for each stream when (``time.monotonic()``) it yielded each segment and where that
+    segment ends in the audio: the engine's own progress, to compare with what a client saw."""
 
     def __init__(self, real: Engine) -> None:
         self.real = real
+        self.options: list[TranscribeOptions] = []
         self.yielded: list[list[tuple[float, float]]] = []
 
-    def stream(self, samples: Any, options: Any) -> Iterator[Segment]:
+    def stream(self, samples: Any, options: TranscribeOptions) -> Iterator[Segment]:
+        self.options.append(options)
         progress: list[tuple[float, float]] = []
         self.yielded.append(progress)
         for segment in self.real.stream(samples, options):
