@@ -108,7 +108,7 @@ class Server:
         self.client = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}",
             headers={"Authorization": f"Bearer {secret}"},
-            timeout=300,
+            timeout=3600,  # the 10 minute meeting on a busy box
         )
 
     def transcribe(self, path: Path, response_format: str = "json") -> dict[str, Any]:
