@@ -64,6 +64,10 @@ class Running:
         return survivors(tree, timeout=30)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def dev_stack(tmp_path: Path, make: bool = False) -> Iterator[Running]:
     """`tinyscribe dev` (or `make run`) on free ports, its output in a file; whatever a
@@ -80,7 +84,14 @@ def dev_stack(tmp_path: Path, make: bool = False) -> Iterator[Running]:
     log = tmp_path / "dev.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # As from a terminal: a suite run in the background (`make test &`) ignores
+            # SIGINT, and a child would inherit that and never see its Ctrl-C.
+            preexec_fn=_default_sigint,
         )
     started = {process.pid}
     try:
