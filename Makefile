@@ -86,7 +86,7 @@ test: setup lint ## everything: tests/unit, then tests/integration against the r
 test-fast: venv lint ## tests/unit (pure functions of handler/) and lint, in seconds
 	$(BIN)/pytest tests/unit -q
 
-lint: | $(UV) venv ## the lock's check, ruff, and mypy --strict over handler/ (pyproject.toml)
+lint: | $(UV) venv ## the lock's check, ruff, and mypy: strict over handler/ bench/ events/ layers/, bodies and ignores checked in tests/ (pyproject.toml)
 	$(UV) lock --check --quiet  # fails when uv.lock and pyproject.toml disagree: run `uv lock`
 	$(BIN)/ruff check handler tests bench layers events
 	$(BIN)/ruff format --check handler tests bench layers events

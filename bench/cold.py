@@ -63,14 +63,15 @@ def cold_lambda(path: Path, secret: str) -> dict[str, Any]:
 
     event = transcription_event(path, secret)
     started = time.perf_counter()
-    from handler.app import http_handler, lambda_handler
+    from handler.app import engine as process_engine
+    from handler.app import lambda_handler
 
     imported = time.perf_counter()
     response = lambda_handler(event, LambdaContext())
     done = time.perf_counter()
     if response["statusCode"] != 200:
         raise RuntimeError(f"first invocation answered {response['statusCode']}")
-    engine = http_handler().app.state.services.engine  # type: ignore[attr-defined]
+    engine = process_engine()  # the one the handler's services hold
     load = float(engine.load_seconds or 0.0)
     first = done - imported
     return {

@@ -104,7 +104,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for_port(self.port, timeout=60, process=self.process)  # type: ignore[arg-type]
+        wait_for_port(self.port, timeout=60, process=self.process)
         self.client = httpx.Client(
             base_url=f"http://127.0.0.1:{self.port}",
             headers={"Authorization": f"Bearer {secret}"},

@@ -10,7 +10,7 @@ import re
 import sys
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from bench.corpus import BenchFile, shared_speech_available
 from bench.metrics import (
@@ -57,10 +57,18 @@ def _row(summary: list[Row], threads: int, file: str, mode: str) -> Row:
     )
 
 
+class FileCost(TypedDict):
+    """One file's Lambda cost: its timings, every memory's row, the template's memory."""
+
+    timing: dict[str, float]
+    table: list[dict[str, float]]
+    template: dict[str, float]
+
+
 def cost_section(summary: list[Row], files: list[BenchFile]) -> Row:
     """Lambda cost per audio minute of the service (Lambda entry point) at every memory."""
     memory = template_memory_mb()
-    per_file = {}
+    per_file: dict[str, FileCost] = {}
     for bench_file in files:
         two = _row(summary, 2, bench_file.name, "lambda")
         one = _row(summary, 1, bench_file.name, "lambda")

@@ -212,7 +212,7 @@ def cold_starts(bench_file: BenchFile, secret: str, reps: int, env: dict[str, st
             done = subprocess.run(
                 [measuring_python(), "-m", "bench.cold", kind, str(bench_file.path), secret],
                 cwd=REPO_ROOT,
-                env=bench_env(**env, **lambda_like()),
+                env=bench_env(threads=None, **env, **lambda_like()),
                 capture_output=True,
                 text=True,
                 check=True,

@@ -32,9 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from quantize import DEFAULT_QUANTIZATION, QuantizeError, quantize_model_bin
-
 LAYERS_DIR = Path(__file__).resolve().parent
+if str(LAYERS_DIR.parent) not in sys.path:  # run as a script: import as the tests do, so
+    sys.path.insert(0, str(LAYERS_DIR.parent))  # one module name per file for mypy
+
+from layers.quantize import (  # noqa: E402  (needs the path above)
+    DEFAULT_QUANTIZATION,
+    QuantizeError,
+    quantize_model_bin,
+)
+
 DEFAULT_LOCK = LAYERS_DIR / "model.lock.json"
 DEFAULT_CACHE = LAYERS_DIR / "cache"
 MARKER = ".verified"

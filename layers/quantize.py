@@ -81,7 +81,7 @@ def read_model_bin(path: Path) -> tuple[Variables, Aliases]:
         revision = _unpack(handle, "I")
         if name != SPEC_NAME:
             raise QuantizeError(f"{path}: not a Whisper model ({name})")
-        if revision != WhisperSpec.revision.fget(None):  # type: ignore[attr-defined]
+        if revision != WhisperSpec.revision.fget(None):
             raise QuantizeError(f"{path}: WhisperSpec revision {revision} is not this one's")
         for _ in range(_unpack(handle, "I")):
             variable = _string(handle)

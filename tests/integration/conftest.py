@@ -22,7 +22,7 @@ from handler.devstack import free_port, start_dynamodb_local, use_local_aws, wai
 from handler.engine import Engine
 from handler.services import Services
 from handler.stores.dynamo import client as dynamodb_client
-from handler.stores.keys import ApiKey
+from handler.stores.keys import ApiKey, Plan
 from handler.stores.schema import TABLES, table_name
 from handler.stores.tables import create_tables
 from tests.support.audio import HARVARD_SENTENCES, SPEECH_SENTENCES, convert, speak
@@ -74,7 +74,9 @@ def app(settings: Settings, engine: Engine) -> FastAPI:
 
 @pytest.fixture
 def services(app: FastAPI) -> Services:
-    return app.state.services  # type: ignore[no-any-return]
+    services = app.state.services  # Starlette's State holds Any
+    assert isinstance(services, Services)
+    return services
 
 
 @pytest.fixture
@@ -107,14 +109,14 @@ MakeCaller = Callable[..., Caller]
 def new_caller(
     services: Services,
     credit_micro_usd: int = 1_000_000,
-    plan: str = "payg",
+    plan: Plan = "payg",
     rpm: int = 1000,
     wallet_id: str | None = None,
 ) -> Caller:
     """A wallet (unless ``wallet_id``) and a key on it, in ``services``' tables."""
     if wallet_id is None:
         wallet_id = services.wallets.create(grant=credit_micro_usd).wallet_id
-    key, secret = services.keys.create(name="test", wallet_id=wallet_id, plan=plan, rpm=rpm)  # type: ignore[arg-type]
+    key, secret = services.keys.create(name="test", wallet_id=wallet_id, plan=plan, rpm=rpm)
     return Caller(key, secret)
 
 
@@ -197,7 +199,7 @@ def server(settings: Settings) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    wait_for_port(port, timeout=60, process=process)  # type: ignore[arg-type]
+    wait_for_port(port, timeout=60, process=process)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=10)

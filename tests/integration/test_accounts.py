@@ -7,6 +7,7 @@ import concurrent.futures
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,14 +15,16 @@ from handler.api import create_app
 from handler.billing import cost_micro_usd
 from handler.engine import Engine
 from handler.services import Services
+from handler.transcript import TranscribeOptions, Transcript
 from tests.integration.conftest import Caller, MakeCaller
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 from tests.support.server import serving
 
 SPEECH_SECONDS = 4  # the generated clip lasts 3.4 s: billed as 4 s
 
 
-def transcribe(client, headers: dict[str, str], audio: Path):  # type: ignore[no-untyped-def]
+def transcribe(client: TestClient | httpx.Client, headers: dict[str, str], audio: Path) -> Response:
     return client.post(
         "/v1/audio/transcriptions",
         headers=headers,
@@ -121,7 +124,7 @@ def test_unmetered_keys_are_never_blocked_but_usage_is_recorded(
 class ExplodingEngine(Engine):
     """Fault injection: the model fails mid-request (the real one cannot on demand)."""
 
-    def transcribe(self, samples, options):  # type: ignore[no-untyped-def]
+    def transcribe(self, samples: np.ndarray, options: TranscribeOptions) -> Transcript:
         raise RuntimeError("CUDA out of memory (simulated)")
 
 
@@ -209,7 +212,7 @@ def test_a_key_whose_wallet_is_missing_is_401_and_logged_for_the_operator(
     logged = [r for r in caplog.records if "missing wallet" in r.getMessage()]
     assert len(logged) == len(responses)
     assert all(r.levelname == "ERROR" for r in logged)
-    assert all((r.key_id, r.wallet_id) == (key.key_id, "wal_gone") for r in logged)  # type: ignore[attr-defined]
+    assert all((r.key_id, r.wallet_id) == (key.key_id, "wal_gone") for r in logged)
     assert services.wallets.ledger("wal_gone")[0] == []  # nothing recorded for it
 
 

@@ -154,7 +154,7 @@ def test_a_file_object_decodes_as_its_path(case_id: str, field: FieldAudio) -> N
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as upload:
         upload.write(path.read_bytes())
         upload.seek(0)
-        from_upload = decode_audio(upload, max_seconds=600).samples  # type: ignore[arg-type]
+        from_upload = decode_audio(upload, max_seconds=600).samples
     np.testing.assert_array_equal(from_path, from_upload)
     assert np.array_equal(
         from_path, decode_audio(io.BytesIO(path.read_bytes()), max_seconds=600).samples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -10,10 +11,11 @@ from fastapi.testclient import TestClient
 from handler.api import create_app
 from handler.services import Services
 from tests.integration.conftest import Caller
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 
 
-def assert_envelope(response, status: int, param: str | None, error_type: str) -> None:  # type: ignore[no-untyped-def]
+def assert_envelope(response: Response, status: int, param: str | None, error_type: str) -> None:
     assert response.status_code == status, response.text
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -22,7 +24,7 @@ def assert_envelope(response, status: int, param: str | None, error_type: str) -
     assert error["message"]
 
 
-def transcribe(client, caller: Caller, files, **data):  # type: ignore[no-untyped-def]
+def transcribe(client: TestClient, caller: Caller, files: dict[str, Any], **data: str) -> Response:
     return client.post(
         "/v1/audio/transcriptions",
         headers=caller.headers,

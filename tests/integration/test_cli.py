@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -16,12 +17,13 @@ from tests.support.text import word_error_rate
 TINYSCRIBE = str(Path(sys.executable).parent / "tinyscribe")
 
 
-def run(*args: str) -> dict | list:  # type: ignore[type-arg]
+def run(*args: str) -> Any:
+    """``tinyscribe *args``'s JSON output (an object or a list, by command)."""
     result = subprocess.run(
         [TINYSCRIBE, *args], capture_output=True, text=True, env=dict(os.environ), timeout=120
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    return json.loads(result.stdout)
 
 
 def test_init_is_idempotent(dynamodb_port):

@@ -14,8 +14,11 @@ from fastapi.testclient import TestClient
 
 from handler import cors
 from handler.api import create_app
+from handler.config import Settings
+from handler.engine import Engine
 from handler.services import Services
 from tests.integration.conftest import Caller, MakeCaller
+from tests.support.http import Response
 from tests.support.openai_node import run_openai_node, sdk_package, stainless_headers_in
 
 ORIGIN = "https://app.example.com"
@@ -35,14 +38,14 @@ SAFELISTED_CONTENT_TYPES = (
 
 
 @pytest.fixture
-def cors_client(settings, engine) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+def cors_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     configured = settings.model_copy(update={"cors_origins": [ORIGIN]})
     app = create_app(Services.from_settings(configured, engine))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
 
-def preflight(client: TestClient, path: str, headers: list[str], origin: str = ORIGIN):  # type: ignore[no-untyped-def]
+def preflight(client: TestClient, path: str, headers: list[str], origin: str = ORIGIN) -> Response:
     return client.options(
         path,
         headers={
@@ -53,19 +56,19 @@ def preflight(client: TestClient, path: str, headers: list[str], origin: str = O
     )
 
 
-def exposed(response) -> set[str]:  # type: ignore[no-untyped-def]
+def exposed(response: Response) -> set[str]:
     value = response.headers.get("access-control-expose-headers", "")
     return {name.strip().lower() for name in value.split(",") if name.strip()}
 
 
-def unreadable_headers(response) -> set[str]:  # type: ignore[no-untyped-def]
+def unreadable_headers(response: Response) -> set[str]:
     """Headers of ``response`` a page could not read: neither safelisted nor exposed."""
     names = {name.lower() for name in response.headers}
     cors_own = {name for name in names if name.startswith("access-control-")}
     return names - SAFELISTED_RESPONSE - TRANSPORT - cors_own - exposed(response)
 
 
-def upload(client: TestClient, caller: Caller, audio: Path, path: str, **fields: str):  # type: ignore[no-untyped-def]
+def upload(client: TestClient, caller: Caller, audio: Path, path: str, **fields: str) -> Response:
     with audio.open("rb") as handle:
         return client.post(
             path,
@@ -168,8 +171,8 @@ def test_the_middlewares_own_answers_carry_cors(cors_client, caller, settings):
 
 @pytest.fixture(scope="module")
 def openai_node_request_headers(
-    server: str, make_caller: MakeCaller, speech_wav: Path, tmp_path_factory
-) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    server: str, make_caller: MakeCaller, speech_wav: Path, tmp_path_factory: pytest.TempPathFactory
+) -> list[tuple[str, str]]:
     """The headers openai-node sent with a real transcription upload (one ``toFile`` call)."""
     caller = make_caller()
     ran = run_openai_node(

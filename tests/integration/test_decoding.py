@@ -17,7 +17,8 @@ def decoder(engine: Engine) -> WindowDecoder:
 
 
 def timestamp(decoder: WindowDecoder, seconds: float) -> int:
-    return decoder.tokenizer.timestamp_begin + round(seconds / 0.02)
+    begin: int = decoder.tokenizer.timestamp_begin  # faster-whisper's tokenizer is untyped
+    return begin + round(seconds / 0.02)
 
 
 def attempt(tokens: list[int], seconds: float = 30.0) -> _Attempt:

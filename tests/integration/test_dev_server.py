@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import boto3
 import httpx
@@ -26,7 +27,17 @@ from tests.support.processes import command_line, descendants, survivors
 from tests.support.text import word_error_rate
 
 BUCKET = "tinyscribe-local"
-LOCAL_AWS = {
+
+
+class LocalAws(TypedDict):
+    """boto3.client()'s credential and region arguments, for the dev server's services."""
+
+    aws_access_key_id: str
+    aws_secret_access_key: str
+    region_name: str
+
+
+LOCAL_AWS: LocalAws = {
     "aws_access_key_id": "local",
     "aws_secret_access_key": "local",
     "region_name": "us-east-1",

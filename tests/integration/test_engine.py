@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ from tests.support.conversation import (
     synthesize,
     white,
 )
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 from tests.support.text import missing_sentences, word_error_rate
 
@@ -45,7 +47,7 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> Conversation:
     return conversation(tmp_path_factory.mktemp("conversation"))
 
 
-def post(client: TestClient, caller: Caller, audio: Path, **fields: str):  # type: ignore[no-untyped-def]
+def post(client: TestClient, caller: Caller, audio: Path, **fields: str) -> Response:
     with audio.open("rb") as handle:
         return client.post(
             "/v1/audio/transcriptions",
@@ -92,7 +94,7 @@ def silences(talk: Conversation) -> list[tuple[float, float]]:
 @pytest.mark.parametrize("response_format", ["json", "text", "srt", "vtt", "verbose_json"])
 def test_every_sentence_of_a_conversation_is_in_every_format(
     response_format: str, client: TestClient, caller: Caller, services, talk: Conversation
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Four voices, one-word turns, pauses of 0.3-3 s, a turn across 20 s and 30 s, 10 s of
     silence in the middle, a one-word turn at the very end."""
     response = post(client, caller, talk.path, response_format=response_format)
@@ -147,7 +149,7 @@ def talk_samples(talk: Conversation) -> np.ndarray:
 
 
 def test_stream_yields_segments_in_order_before_the_end(
-    settings: Settings, engine: Engine, talk_samples: np.ndarray
+    settings: Settings, engine: Engine, talk_samples: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """One window per batch: the first segment comes out after the first batch, long before
     the last; ids count from 0; transcribe() is the same segments."""
@@ -157,11 +159,11 @@ def test_stream_yields_segments_in_order_before_the_end(
     batches: list[int] = []
     real_decode = decoder.decode
 
-    def counting_decode(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
         batches.append(len(args[0]))
         return real_decode(*args, **kwargs)
 
-    decoder.decode = counting_decode  # type: ignore[method-assign]
+    monkeypatch.setattr(decoder, "decode", counting_decode)
     stream: Iterator[Segment] = streaming.stream(talk_samples, TranscribeOptions())
     first = next(stream)
     batches_for_first = len(batches)
@@ -220,7 +222,8 @@ def test_speech_between_long_stretches_of_noise_keeps_its_words_and_only_them(
             audio = synthesize(what, "en-us", workdir)
             spoken.append((what, position / SAMPLE_RATE, (position + len(audio)) / SAMPLE_RATE))
         else:
-            signal, seconds = what  # type: ignore[misc]
+            assert not isinstance(what, str)
+            signal, seconds = what
             audio = signal(round(seconds * SAMPLE_RATE), rng)
             quiet.append((position / SAMPLE_RATE, (position + len(audio)) / SAMPLE_RATE))
         parts.append(audio)

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from fastapi.testclient import TestClient
 
 from handler.api import create_app
 from handler.services import Services
 from tests.integration.conftest import Caller
 from tests.support.faults import connection_refused, dynamodb_client, throttled
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 
 
-def transcribe(client: TestClient, caller: Caller, audio: Any) -> httpx.Response:
+def transcribe(client: TestClient, caller: Caller, audio: Any) -> Response:
     return client.post(
         "/v1/audio/transcriptions",
         headers=caller.headers,

@@ -140,7 +140,7 @@ def deliver(s3: Any, template: str, bucket: str, key: str) -> dict[str, Any]:
     record["s3"]["object"].update(
         key=quote_plus(key, safe="/"), size=head["ContentLength"], eTag=head["ETag"].strip('"')
     )
-    return entry.lambda_handler({"Records": [record]}, LambdaContext())  # type: ignore[no-any-return]
+    return entry.lambda_handler({"Records": [record]}, LambdaContext())
 
 
 @pytest.mark.parametrize("case", ALL, ids=ids(ALL))

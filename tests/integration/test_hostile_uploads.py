@@ -41,9 +41,11 @@ import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from handler import audio
 from handler.billing import cost_micro_usd
@@ -58,6 +60,7 @@ from tests.support.hostile import (
     patch_flac_total_samples,
     patch_wav_header,
 )
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 
 URL = "/v1/audio/transcriptions"
@@ -75,7 +78,7 @@ ANY = object()
 
 
 @pytest.fixture(scope="session")
-def media(audio_dir) -> HostileMedia:  # type: ignore[no-untyped-def]
+def media(audio_dir: Path) -> HostileMedia:
     return HostileMedia(audio_dir / "hostile")
 
 
@@ -462,15 +465,15 @@ CASES: list[Case] = [
 # -- checks ------------------------------------------------------------------------------------
 
 
-def post(client, caller: Caller, request: Request):  # type: ignore[no-untyped-def]
+def post(client: TestClient, caller: Caller, request: Request) -> Response:
     request = dict(request)
     headers = {**caller.headers, **request.pop("headers", {})}
     return client.post(URL, headers=headers, **request)
 
 
 def assert_refused_free(
-    response, services: Services, caller: Caller, status: int, param: object = ANY
-) -> None:  # type: ignore[no-untyped-def]
+    response: Response, services: Services, caller: Caller, status: int, param: object = ANY
+) -> None:
     """A 4xx in the envelope, small, with nothing written to the wallet's ledger."""
     assert response.status_code == status, response.text[:2000]
     assert response.headers.get("x-request-id")
@@ -497,7 +500,7 @@ def assert_nothing_charged(services: Services, caller: Caller) -> None:
     assert_money_invariants(services.wallets, wallet_id)
 
 
-def assert_billed(response, services: Services, caller: Caller, case: Case) -> None:  # type: ignore[no-untyped-def]
+def assert_billed(response: Response, services: Services, caller: Caller, case: Case) -> None:
     assert response.status_code == 200, response.text[:2000]
     seconds = case.billed_seconds
     assert seconds is not None
@@ -516,7 +519,9 @@ def assert_billed(response, services: Services, caller: Caller, case: Case) -> N
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
-def test_hostile_upload(case: Case, client, make_caller: MakeCaller, services, media):  # type: ignore[no-untyped-def]
+def test_hostile_upload(
+    case: Case, client: TestClient, make_caller: MakeCaller, services: Services, media: HostileMedia
+) -> None:
     caller = make_caller(credit_micro_usd=CREDIT)
     response = post(client, caller, case.build(media))
     assert response.status_code < 500, response.text[:2000]
@@ -537,7 +542,7 @@ BOMB_PEAK_PYTHON_BYTES = 96 * 1024 * 1024
     [("flac_bomb", "bomb.flac"), ("opus_bomb", "bomb.opus")],
     ids=["flac-2h", "opus-2h"],
 )
-def test_duration_bomb_is_413_early_and_small(  # type: ignore[no-untyped-def]
+def test_duration_bomb_is_413_early_and_small(
     client, make_caller, services, media, monkeypatch, attr, name
 ):
     """Decoding stops at the first frame past the limit: what was decoded is counted (the
@@ -640,7 +645,7 @@ INDIRECTIONS = {
 @pytest.mark.parametrize("script", INDIRECTIONS.values(), ids=INDIRECTIONS.keys())
 def test_playlists_and_concat_scripts_fetch_nothing(
     client, make_caller, services, listener, script
-):  # type: ignore[no-untyped-def]
+):
     caller = make_caller(credit_micro_usd=CREDIT)
     for name in ("list.m3u8", "list.wav"):
         content = script.format(port=listener.port).encode()
@@ -701,7 +706,7 @@ def status_of(raw_response: bytes) -> int | None:
         pytest.param(lambda n: 100 * 1024 * 1024, 413, "file", id="content-length-claims-100-mb"),
     ],
 )
-def test_lying_content_length_on_a_real_server(  # type: ignore[no-untyped-def]
+def test_lying_content_length_on_a_real_server(
     server, make_caller, services, media, declared, status, param
 ):
     """uvicorn frames the body by Content-Length: a shorter claim truncates the multipart
@@ -720,7 +725,7 @@ def test_lying_content_length_on_a_real_server(  # type: ignore[no-untyped-def]
     assert_nothing_charged(services, caller)
 
 
-def test_a_body_cut_short_of_its_content_length_is_dropped_and_the_server_carries_on(  # type: ignore[no-untyped-def]
+def test_a_body_cut_short_of_its_content_length_is_dropped_and_the_server_carries_on(
     server, make_caller, services, media
 ):
     """A client that promises 1,000 bytes more than it sends, then half-closes: uvicorn

@@ -18,11 +18,14 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from handler.api import create_app
+from handler.config import Settings
 from handler.devstack import free_port, wait_for_port
+from handler.engine import Engine
 from handler.services import Services
 from tests.integration.conftest import Caller, MakeCaller
 from tests.support.clock import FakeClock
 from tests.support.engines import FailingEngine, GatedEngine
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants, charges
 
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
@@ -36,17 +39,19 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def timed(settings, engine, clock) -> Iterator[tuple[TestClient, Services]]:  # type: ignore[no-untyped-def]
+def timed(
+    settings: Settings, engine: Engine, clock: FakeClock
+) -> Iterator[tuple[TestClient, Services]]:
     services = Services.from_settings(settings, engine, clock=clock)
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
         yield client, services
 
 
 def post_audio(
-    http: Any, caller: Caller, audio: bytes, key: str | None, **fields: str
-) -> httpx.Response:
+    http: TestClient | httpx.Client, caller: Caller, audio: bytes, key: str | None, **fields: str
+) -> Response:
     headers = {**caller.headers, **({"Idempotency-Key": key} if key else {})}
-    return http.post(  # type: ignore[no-any-return]
+    return http.post(
         TRANSCRIPTIONS,
         headers=headers,
         files={"file": ("speech.wav", audio)},
@@ -145,7 +150,9 @@ def test_the_key_expires_after_24_hours(
 
 
 @pytest.fixture
-def gated(settings, engine, clock) -> Iterator[tuple[TestClient, Services, GatedEngine]]:  # type: ignore[no-untyped-def]
+def gated(
+    settings: Settings, engine: Engine, clock: FakeClock
+) -> Iterator[tuple[TestClient, Services, GatedEngine]]:
     gate = GatedEngine(engine)
     services = Services.from_settings(settings, gate, clock=clock)
     with TestClient(create_app(services), raise_server_exceptions=False) as client:
@@ -204,7 +211,7 @@ def test_six_concurrent_duplicates_are_charged_once(
     key = new_key()
     audio = speech_wav.read_bytes()
 
-    def send(_: int) -> httpx.Response:
+    def send(_: int) -> Response:
         with httpx.Client(base_url=server, timeout=120) as http:
             return post_audio(http, caller, audio, key)
 
@@ -267,7 +274,9 @@ class Sequencer:
 
 
 @pytest.fixture
-def sequenced_server(settings, engine) -> Iterator[tuple[str, Services, Sequencer]]:  # type: ignore[no-untyped-def]
+def sequenced_server(
+    settings: Settings, engine: Engine
+) -> Iterator[tuple[str, Services, Sequencer]]:
     """A real uvicorn server in this process, on a gated engine behind the sequencer."""
     gate = GatedEngine(engine)
     services = Services.from_settings(settings, gate)
@@ -323,7 +332,8 @@ def test_a_server_error_is_not_stored_the_retry_runs_and_is_charged_once(
     assert (first.status, second.status) == ("refunded", "settled")
     # The same key; its first incarnation was released with the refund, so the retry is a
     # new unit of work with a reservation of its own.
-    assert first.unit.rsplit(":", 1)[0] == second.unit.rsplit(":", 1)[0]  # type: ignore[union-attr]
+    assert first.unit is not None and second.unit is not None
+    assert first.unit.rsplit(":", 1)[0] == second.unit.rsplit(":", 1)[0]
     assert first.unit != second.unit
     assert_money_invariants(services.wallets, caller.key.wallet_id)
 
@@ -373,7 +383,7 @@ def test_key_format(timed, caller: Caller, speech_wav: Path, value: str, status:
     client, services = timed
     response = client.post(
         TRANSCRIPTIONS,
-        headers={**caller.headers, "Idempotency-Key": value.encode()},  # type: ignore[dict-item]
+        headers={**caller.headers, "Idempotency-Key": value.encode()},
         files={"file": ("speech.wav", speech_wav.read_bytes())},
         data={"model": "whisper-1"},
     )
@@ -406,6 +416,6 @@ def test_requests_without_a_key_are_each_their_own_unit(
     client, services = timed
     for _ in range(2):
         assert post_audio(client, caller, speech_wav.read_bytes(), None).status_code == 200
-    units = [c.unit for c in charges(services.wallets, caller.key.wallet_id)]
-    assert len(units) == 2 and all(u.startswith("request:") for u in units)  # type: ignore[union-attr]
+    units = [c.unit or "" for c in charges(services.wallets, caller.key.wallet_id)]
+    assert len(units) == 2 and all(u.startswith("request:") for u in units)
     assert_money_invariants(services.wallets, caller.key.wallet_id)

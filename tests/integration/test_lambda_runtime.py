@@ -67,7 +67,9 @@ def lambda_environment(settings: Settings) -> dict[str, str]:
     }
 
 
-def invoke_cold(settings: Settings, event: dict[str, Any]) -> tuple[dict[str, Any], list[dict]]:  # type: ignore[type-arg]
+def invoke_cold(
+    settings: Settings, event: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     result = subprocess.run(
         ["unshare", "-m", "sh", "-c", lambda_filesystem(), "sh", sys.executable, "-c", INVOKE],
         input=json.dumps(event),

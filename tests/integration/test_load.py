@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -55,7 +56,7 @@ def saturable_server(settings: Settings, tmp_path_factory: pytest.TempPathFactor
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_for_port(port, timeout=60, process=process)  # type: ignore[arg-type]
+        wait_for_port(port, timeout=60, process=process)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -77,7 +78,7 @@ class Result:
     caller: Caller
     status: int
     headers: httpx.Headers
-    body: dict[str, object]
+    body: dict[str, Any]
     seconds: float
 
 
@@ -96,7 +97,7 @@ def send(client: httpx.Client, caller: Caller, clip: bytes) -> Result:
 @pytest.mark.timeout(300)
 def test_two_hundred_requests_from_twenty_clients(
     saturable_server: str, make_caller: MakeCaller, settings: Settings, engine, clip: bytes
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     services = Services.from_settings(settings, engine)
     shared_wallet = make_caller(credit_micro_usd=GRANT)
     callers = [
@@ -122,7 +123,7 @@ def test_two_hundred_requests_from_twenty_clients(
 
     statuses = Counter(result.status for result in results)
     codes = Counter(
-        (result.status, result.body.get("error", {}).get("code"))  # type: ignore[union-attr]
+        (result.status, result.body.get("error", {}).get("code"))
         for result in results
         if result.status != 200
     )

@@ -18,12 +18,15 @@ from handler.billing import cost_micro_usd
 from handler.config import Settings
 from handler.devstack import free_port, wait_for_port
 from handler.observability import METRIC_UNITS, use_text_output
-from tests.integration.conftest import SPEECH_TEXT, Caller
+from tests.integration.conftest import SPEECH_TEXT, Caller, MakeCaller
 
 
 @pytest.fixture(scope="module")
-def served_logs(  # type: ignore[no-untyped-def]
-    settings, make_caller, speech_wav, tmp_path_factory
+def served_logs(
+    settings: Settings,
+    make_caller: MakeCaller,
+    speech_wav: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     """Run a server, send it a mix of requests, stop it, and hand over everything it printed."""
     caller: Caller = make_caller()

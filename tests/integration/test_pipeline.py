@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+import handler.formats
 import handler.pipeline
 from handler.api import create_app
 from handler.config import Settings
@@ -38,6 +38,7 @@ from tests.support.faults import (
     is_settlement,
     response_lost,
 )
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants, charges
 
 HOUR = 3600.0
@@ -77,7 +78,7 @@ def fail_engine(stack: Stack) -> Any:
 
 
 def fail_render(stack: Stack) -> Any:
-    real = handler.pipeline.render
+    real = handler.formats.render  # what handler.pipeline imported
     calls = {"n": 0}
 
     def render_failing_once(*args: Any) -> Any:
@@ -121,7 +122,7 @@ def stack(own_tables: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch)
     return Stack(services, clock, dynamodb, monkeypatch)
 
 
-def post(client: TestClient, caller: Caller, audio: bytes, key: str | None) -> httpx.Response:
+def post(client: TestClient, caller: Caller, audio: bytes, key: str | None) -> Response:
     headers = {**caller.headers, **({"Idempotency-Key": key} if key else {})}
     return client.post(
         "/v1/audio/transcriptions",
@@ -133,7 +134,7 @@ def post(client: TestClient, caller: Caller, audio: bytes, key: str | None) -> h
 
 def client_retries(
     stack: Stack, caller: Caller, audio: bytes, key: str | None, restore: Callable[[], None]
-) -> Iterator[httpx.Response]:
+) -> Iterator[Response]:
     """The first attempt, then what the SDK does: retry 5xx and 409 (after Retry-After)."""
     with TestClient(create_app(stack.services), raise_server_exceptions=False) as client:
         for _attempt in range(4):
@@ -183,8 +184,9 @@ def test_a_failure_at_each_step_then_retries_charge_exactly_once(
     assert -settled.amount == cost
     assert wallets.get(caller.key.wallet_id).balance == 1_000_000 - cost
     if with_key:
-        assert {e.unit.rsplit(":", 1)[0] for e in entries if e.unit} == {  # type: ignore[union-attr]
-            settled.unit.rsplit(":", 1)[0]  # type: ignore[union-attr]
+        assert settled.unit is not None
+        assert {e.unit.rsplit(":", 1)[0] for e in entries if e.unit} == {
+            settled.unit.rsplit(":", 1)[0]
         }, "every attempt was charged under the one key"
 
 

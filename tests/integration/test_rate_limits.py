@@ -12,7 +12,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from handler.api import create_app
+from handler.config import Settings
 from handler.deps import format_duration
+from handler.engine import Engine
 from handler.services import Services
 from handler.stores.rate_limits import RateLimitStore
 from tests.integration.conftest import Caller, MakeCaller
@@ -29,7 +31,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def timed(settings, engine, clock) -> Iterator[tuple[TestClient, Services]]:  # type: ignore[no-untyped-def]
+def timed(
+    settings: Settings, engine: Engine, clock: FakeClock
+) -> Iterator[tuple[TestClient, Services]]:
     """The API on the real tables, with the test's clock."""
     services = Services.from_settings(settings, engine, clock=clock)
     with TestClient(create_app(services), raise_server_exceptions=False) as client:

@@ -88,13 +88,15 @@ def test_reconciliation_reads_only_the_open_reservations(own: Services, clock: F
     # Four units that never finished, one of each kind.
     lost = reserve(own, payer_of(callers[0]), UnitOfWork.request("req_lost"), 5)
     job = running_job(own, callers[1])
-    stuck_job = reserve(own, payer_of(callers[1]), UnitOfWork.job(job.job_id, job.started_at), 8)  # type: ignore[arg-type]
+    assert job.started_at is not None  # running_job asserts it too
+    stuck_job = reserve(own, payer_of(callers[1]), UnitOfWork.job(job.job_id, job.started_at), 8)
     done_job = running_job(own, callers[2])
+    assert done_job.started_at is not None
     finished = reserve(
         own,
         payer_of(callers[2]),
         UnitOfWork.job(done_job.job_id, done_job.started_at),
-        2,  # type: ignore[arg-type]
+        2,
     )
     # (a job recorded completed while its charge stayed open: the pair disagrees)
     own.dynamodb.update_item(
@@ -141,9 +143,10 @@ def test_a_completed_idempotent_request_with_an_open_charge_is_settled(
     assert isinstance(claim, Acquired)
     unit = UnitOfWork(idempotency_unit(claim.record), claim.record.created_at, "req")
     charge = reserve(own, payer_of(caller), unit, 4)
+    assert charge.reservation is not None
     own.idempotency.complete(claim.record, StoredResponse(200, b"{}"))  # stored, not settled
     clock.advance(HOUR)
-    assert [r["entry_id"] for r in reconcile(own)["settled"]] == [charge.reservation.entry_id]  # type: ignore[union-attr]
+    assert [r["entry_id"] for r in reconcile(own)["settled"]] == [charge.reservation.entry_id]
     assert_money_invariants(own.wallets, caller.key.wallet_id)
 
 
@@ -152,9 +155,10 @@ def test_a_unit_that_finishes_while_reconciliation_runs_is_left_alone(
 ) -> None:
     caller = new_caller(own)
     charge = reserve(own, payer_of(caller), UnitOfWork.request("req_late"), 4)
+    assert charge.reservation is not None
     clock.advance(HOUR)
     opened = list(own.wallets.open_reservations(older_than=iso_time(clock())))
-    assert [r.entry_id for r in opened] == [charge.reservation.entry_id]  # type: ignore[union-attr]
+    assert [r.entry_id for r in opened] == [charge.reservation.entry_id]
     charge.settle()  # the unit settles between the index read and the repair
     assert reconcile(own) == {"refunded": [], "settled": []}
     (entry,) = charges(own.wallets, caller.key.wallet_id)
@@ -225,14 +229,15 @@ def test_the_schedule_event_runs_it(entry_point: Any, own: Services) -> None:
     caller = new_caller(own)
     unit = UnitOfWork("request:req_died", iso_time(own.clock() - 2 * HOUR), "req_died")
     charge = reserve(own, payer_of(caller), unit, 8)
+    assert charge.reservation is not None
     own.dynamodb.update_item(  # made an hour ago (the entry point runs on the real clock)
         TableName=own.settings.ledger_table,
-        Key={"wallet_id": caller.key.wallet_id, "entry_id": charge.reservation.entry_id},  # type: ignore[union-attr]
+        Key={"wallet_id": caller.key.wallet_id, "entry_id": charge.reservation.entry_id},
         UpdateExpression="SET created_at = :then",
         ExpressionAttributeValues={":then": "2026-01-01T00:00:00.000+00:00"},
     )
     event = json.loads((REPO_ROOT / "events" / "schedule-reconcile.json").read_text())
     result = entry_point.lambda_handler(event, LambdaContext())
-    assert [r["entry_id"] for r in result["refunded"]] == [charge.reservation.entry_id]  # type: ignore[union-attr]
+    assert [r["entry_id"] for r in result["refunded"]] == [charge.reservation.entry_id]
     assert own.wallets.get(caller.key.wallet_id).balance == 1_000_000
     assert_money_invariants(own.wallets, caller.key.wallet_id)

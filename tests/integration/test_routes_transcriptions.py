@@ -15,6 +15,7 @@ from handler.api import create_app
 from handler.services import Services
 from tests.integration.conftest import SPEECH_TEXT, Caller
 from tests.support.engines import RecordingEngine
+from tests.support.http import Response
 from tests.support.text import word_error_rate
 
 SRT_CUE = re.compile(
@@ -23,7 +24,7 @@ SRT_CUE = re.compile(
 VTT_CUE = re.compile(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(\d{3})\n(.+?)\n")
 
 
-def post(client: TestClient, caller: Caller, audio: Path, **fields: object):  # type: ignore[no-untyped-def]
+def post(client: TestClient, caller: Caller, audio: Path, **fields: object) -> Response:
     data = {"model": "whisper-1", **fields}
     with audio.open("rb") as handle:
         return client.post(
@@ -40,7 +41,7 @@ def _ms(h: str, m: str, s: str, ms: str) -> int:
 
 def wav_ms(path: Path) -> int:
     """The length of a WAV file in whole milliseconds, rounded up."""
-    with wave.open(str(path)) as audio:
+    with wave.open(str(path), "rb") as audio:
         return math.ceil(audio.getnframes() * 1000 / audio.getframerate())
 
 
@@ -204,7 +205,7 @@ def non_speech_files(audio_dir: Path) -> dict[str, Path]:
 @pytest.mark.parametrize("response_format", ["json", "verbose_json", "srt"])
 def test_audio_without_speech_is_empty_and_billed_for_its_length(
     client, make_caller, services, non_speech_files, name, response_format
-):  # type: ignore[no-untyped-def]
+):
     """Issue 11: silence came back as "You", quiet noise as runs of dots."""
     from handler.audio import decode_audio
     from handler.billing import billable_seconds, cost_micro_usd

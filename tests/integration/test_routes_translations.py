@@ -19,6 +19,7 @@ from handler.billing import cost_micro_usd
 from handler.services import Services
 from tests.integration.conftest import SPEECH_TEXT, Caller, MakeCaller
 from tests.support.engines import RecordingEngine
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 
@@ -36,7 +37,7 @@ def sdk(server: str, secret: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server}/v1", api_key=secret, max_retries=0)
 
 
-def translate(client: TestClient, caller: Caller, audio: Path, **fields: object):  # type: ignore[no-untyped-def]
+def translate(client: TestClient, caller: Caller, audio: Path, **fields: object) -> Response:
     with audio.open("rb") as handle:
         return client.post(
             "/v1/audio/translations",
@@ -68,7 +69,9 @@ def test_sdk_verbose_json_says_translate_and_english(server, caller, speech_wav)
     assert body["task"] == "translate"
     assert result.language == "english"
     assert 2.0 < result.duration < 6.0
-    assert result.segments and set(body["segments"][0]) == SEGMENT_FIELDS
+    segments = body["segments"]
+    assert isinstance(segments, list)  # to_dict() is typed dict[str, object]
+    assert result.segments and set(segments[0]) == SEGMENT_FIELDS
     assert [segment.id for segment in result.segments] == list(range(len(result.segments)))
     assert word_error_rate(SPEECH_TEXT, result.text) <= 0.25
 

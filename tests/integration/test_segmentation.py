@@ -18,7 +18,15 @@ from handler.segmentation import (
     speech_spans,
 )
 from handler.transcript import VadOptions
-from tests.support.conversation import NON_SPEECH, at_level, non_speech, pink, synthesize, white
+from tests.support.conversation import (
+    NON_SPEECH,
+    Signal,
+    at_level,
+    non_speech,
+    pink,
+    synthesize,
+    white,
+)
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",
@@ -55,7 +63,7 @@ def test_audio_without_speech_has_no_speech_spans(name: str, workdir: Path) -> N
     [(-12, None), (-30, None), (-48, None), (-25, white(-45)), (-25, pink(-38))],
     ids=["loud", "quiet", "very-quiet", "over-white-noise", "over-pink-noise"],
 )
-def test_speech_is_found_at_any_level(level: float, noise, workdir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_speech_is_found_at_any_level(level: float, noise: Signal | None, workdir: Path) -> None:
     speech = at_level(synthesize(SENTENCES[1], "en-us", workdir), level)
     samples = np.concatenate([np.zeros(SAMPLE_RATE * 2), speech, np.zeros(SAMPLE_RATE * 2)])
     if noise is not None:

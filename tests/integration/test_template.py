@@ -53,11 +53,13 @@ def template() -> dict[str, Any]:
     """The template as cfn-lint reads it (short-form tags become ``{"Ref": ...}`` etc.)."""
     parsed, problems = decode(str(TEMPLATE))
     assert not problems, [str(problem) for problem in problems]
-    return parsed
+    document: dict[str, Any] = parsed  # cfn-lint is untyped
+    return document
 
 
 def resource(logical_id: str) -> dict[str, Any]:
-    return template()["Resources"][logical_id]
+    found: dict[str, Any] = template()["Resources"][logical_id]
+    return found
 
 
 def run_tool(*command: str | Path) -> subprocess.CompletedProcess[str]:
@@ -167,10 +169,13 @@ def access(function: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
 
 def environment(function: str | None = None) -> dict[str, Any]:
     """Globals' environment, or one function's own additions."""
+    variables: dict[str, Any]
     if function is None:
-        return template()["Globals"]["Function"]["Environment"]["Variables"]
+        variables = template()["Globals"]["Function"]["Environment"]["Variables"]
+        return variables
     props = resource(function)["Properties"]
-    return props.get("Environment", {}).get("Variables", {})
+    variables = props.get("Environment", {}).get("Variables", {})
+    return variables
 
 
 def tinyscribe_variables() -> dict[str, Any]:

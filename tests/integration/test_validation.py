@@ -10,13 +10,17 @@ import json
 import math
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
 import pytest
+from fastapi.testclient import TestClient
 
+from handler.services import Services
 from tests.integration.conftest import SPEECH_TEXT, Caller
 from tests.support.audio import convert
+from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
 
@@ -28,7 +32,9 @@ def sdk(server: str, secret: str) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{server}/v1", api_key=secret, max_retries=0)
 
 
-def post(client, caller: Caller, audio: Path, data: dict | list):  # type: ignore[no-untyped-def]
+def post(
+    client: TestClient, caller: Caller, audio: Path, data: dict[str, str] | list[tuple[str, str]]
+) -> Response:
     """A transcription request with ``data``'s fields (a list of pairs may repeat a name)."""
     fields: dict[str, list[str]] = {"model": ["whisper-1"]}
     for key, value in data.items() if isinstance(data, dict) else data:
@@ -42,16 +48,16 @@ def post(client, caller: Caller, audio: Path, data: dict | list):  # type: ignor
         )
 
 
-def assert_refused(response, param: str, code: str) -> dict:  # type: ignore[no-untyped-def]
+def assert_refused(response: Response, param: str, code: str) -> dict[str, Any]:
     assert response.status_code == 400, response.text
-    error = response.json()["error"]
+    error: dict[str, Any] = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["type"] == "invalid_request_error"
     assert (error["param"], error["code"]) == (param, code)
-    return error  # type: ignore[no-any-return]
+    return error
 
 
-def assert_not_charged(services, caller: Caller) -> None:  # type: ignore[no-untyped-def]
+def assert_not_charged(services: Services, caller: Caller) -> None:
     assert services.wallets.get(caller.key.wallet_id).balance == CREDIT
     assert_money_invariants(services.wallets, caller.key.wallet_id)
 

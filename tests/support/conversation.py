@@ -136,9 +136,11 @@ def beeps(low: float, high: float) -> Signal:
     def make(n: int, rng: np.random.Generator) -> np.ndarray:
         t = np.arange(n) / SAMPLE_RATE
         on = (t % 0.5) < 0.25
-        return (0.2 * on * (np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t))).astype(
+        tones = np.sin(2 * np.pi * low * t) + np.sin(2 * np.pi * high * t)
+        beeping: np.ndarray = (0.2 * on * tones).astype(
             np.float32
-        )
+        )  # numpy types bool * float as Any
+        return beeping
 
     return make
 

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import urllib3
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from handler.stores.dynamo import CLIENT_CONFIG
@@ -57,7 +58,8 @@ class Faults:
 
 def json_body(request: Any) -> dict[str, Any]:
     """A DynamoDB request's parameters."""
-    return json.loads(request.body or b"{}")  # type: ignore[no-any-return]
+    parameters: dict[str, Any] = json.loads(request.body or b"{}")
+    return parameters
 
 
 def dynamodb_client() -> Any:
@@ -171,9 +173,9 @@ def throttled(client: Any, operation: str) -> Faults:
     def throttle(request: Any, **_: Any) -> AWSResponse | None:
         if not faults.matches(json_body(request)):
             return None
-        return AWSResponse(
-            request.url, 400, {"content-type": "application/x-amz-json-1.0"}, _Body(body)
-        )
+        headers = HTTPHeaders()  # what botocore's own responses carry, not a plain dict
+        headers["content-type"] = "application/x-amz-json-1.0"
+        return AWSResponse(request.url, 400, headers, _Body(body))
 
     client.meta.events.register(_event("dynamodb", operation), throttle)
     return faults

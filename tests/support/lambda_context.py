@@ -6,6 +6,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from mangum.types import LambdaCognitoIdentity, LambdaMobileClientContext
+
 
 @dataclass
 class LambdaContext:
@@ -20,6 +22,9 @@ class LambdaContext:
     log_stream_name: str = "2026/11/26/[$LATEST]0123456789abcdef"
     timeout_seconds: float = 900.0
     started: float = field(default_factory=time.monotonic)
+    # None unless a mobile SDK invokes the function, as in the real runtime
+    identity: LambdaCognitoIdentity | None = None
+    client_context: LambdaMobileClientContext | None = None
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000)

@@ -46,10 +46,10 @@ def assert_money_invariants(
     per_unit = Counter(e.unit for e in reservations)
     repeated = {unit: n for unit, n in per_unit.items() if n > 1}
     assert not repeated, f"more than one reservation for a unit: {repeated}"
-    by_unit = {e.unit: e for e in reservations}
+    by_unit = {e.unit or "": e for e in reservations}  # every one has a unit (asserted above)
     for unit in failed_units:
-        entry = by_unit.get(unit)
-        assert entry is None or entry.status == "refunded", f"failed unit {unit} was charged"
+        failed = by_unit.get(unit)
+        assert failed is None or failed.status == "refunded", f"failed unit {unit} was charged"
     if jobs is not None:
         for unit, entry in by_unit.items():
             kind, _, job_id = (unit or "").partition(":")

@@ -49,7 +49,8 @@ def run_openai_node(
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return result
 
 
 def stainless_headers_in(package: Path, suffix: str) -> set[str]:

@@ -7,7 +7,10 @@ import json
 import pytest
 
 from handler.formats import format_timestamp, render, render_translation
-from handler.transcript import Segment, Transcript, Word
+from handler.transcript import Granularity, Segment, Transcript, Word
+
+SEGMENTS: tuple[Granularity, ...] = ("segment",)
+"""timestamp_granularities[]=segment (a bare tuple literal would be inferred as tuple[str])."""
 
 
 def segment(index: int, start: float, end: float, text: str, words: list[Word] = []) -> Segment:  # noqa: B006
@@ -88,7 +91,7 @@ def test_vtt_has_its_header_and_dots() -> None:
 
 
 def test_verbose_json_has_segments_always_and_words_when_asked() -> None:
-    plain = json.loads(render(TWO, "verbose_json", 3662, ("segment",)).body)
+    plain = json.loads(render(TWO, "verbose_json", 3662, SEGMENTS).body)
     assert list(plain) == ["task", "language", "duration", "text", "segments", "usage"]
     assert plain["task"] == "transcribe" and plain["language"] == "english"
     assert plain["duration"] == 3661.5
@@ -116,10 +119,10 @@ def test_non_ascii_text_is_sent_as_is() -> None:
 def test_a_transcript_of_nothing_renders_empty_in_every_format() -> None:
     nothing = Transcript(30.0, [])
 
-    assert json.loads(render(nothing, "json", 30, ("segment",)).body)["text"] == ""
-    assert render(nothing, "text", 30, ("segment",)).body == "\n"
-    assert render(nothing, "srt", 30, ("segment",)).body == ""
-    assert render(nothing, "vtt", 30, ("segment",)).body == "WEBVTT\n\n"
+    assert json.loads(render(nothing, "json", 30, SEGMENTS).body)["text"] == ""
+    assert render(nothing, "text", 30, SEGMENTS).body == "\n"
+    assert render(nothing, "srt", 30, SEGMENTS).body == ""
+    assert render(nothing, "vtt", 30, SEGMENTS).body == "WEBVTT\n\n"
     verbose = json.loads(render(nothing, "verbose_json", 30, ("word", "segment")).body)
     assert verbose["segments"] == [] and verbose["words"] == [] and verbose["text"] == ""
 

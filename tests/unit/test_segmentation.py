@@ -111,7 +111,7 @@ def test_spans_pack_into_windows_with_lookahead_on_all_but_the_last() -> None:
     probabilities = scores(1300, (0, 1300))
     windows = plan_windows(spans, probabilities, 30.0, 10.0, 0.5, lookahead_seconds=1.5)
     assert windows == [
-        Window((spans[0], spans[1]), lookahead=Span(22 * second, 23.5 * second)),
+        Window((spans[0], spans[1]), lookahead=Span(22 * second, int(23.5 * second))),
         Window((spans[2],)),
     ]
     assert [w.seconds for w in windows] == [20.0, 15.0]

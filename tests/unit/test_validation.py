@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from handler.errors import ApiError, InvalidRequest, NotFound, PayloadTooLarge
-from handler.transcript import VadOptions, VadParameters, vad_options
+from handler.pipeline import TranscriptionRequest
+from handler.transcript import Granularity, VadOptions, VadParameters, vad_options
 from handler.validation import (
     LIST_FIELDS,
     REFUSED_FIELDS,
@@ -285,14 +286,14 @@ def test_a_stream_decodes_in_order_and_sends_segment_events_only_when_asked() ->
     """The batched pipeline would hold a whole batch (minutes of audio) before its first
     segment, so a stream of json or text decodes in order, as the timed formats do."""
 
-    def request(stream: bool, granularities: list[str]):  # type: ignore[no-untyped-def]
+    def request(stream: bool, granularities: list[Granularity]) -> TranscriptionRequest:
         return transcription_request(
             model="whisper-1",
             language=None,
             prompt=None,
             response_format="json",
             temperature=0.0,
-            granularities=granularities,  # type: ignore[arg-type]
+            granularities=granularities,
             stream=stream,
         )
 
