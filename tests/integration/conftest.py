@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
+from handler import app as entry
 from handler.api import create_app
 from handler.config import Settings, get_settings
 from handler.devstack import free_port, start_dynamodb_local, use_local_aws, wait_for_port
@@ -26,6 +28,9 @@ from handler.stores.keys import ApiKey, Plan
 from handler.stores.schema import TABLES, table_name
 from handler.stores.tables import create_tables
 from tests.support.audio import HARVARD_SENTENCES, SPEECH_SENTENCES, convert, speak
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client  # boto3-stubs: types only
 
 SPEECH_TEXT = SPEECH_SENTENCES[0]
 
@@ -59,6 +64,21 @@ def s3_port() -> Iterator[int]:
 @pytest.fixture(scope="session")
 def settings(dynamodb_port: int, s3_port: int) -> Settings:
     return Settings()
+
+
+@pytest.fixture
+def lambda_env(settings: Settings) -> Iterator[None]:
+    """``handler.app``'s process-wide objects built from this run's environment, and
+    forgotten after the test."""
+    entry.reset()
+    yield
+    entry.reset()
+
+
+@pytest.fixture
+def s3(settings: Settings) -> S3Client:
+    """A boto3 S3 client on the local S3 server."""
+    return boto3.client("s3")
 
 
 @pytest.fixture(scope="session")

@@ -11,15 +11,11 @@ wallet's ledger always sums to its balance.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
-import boto3
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -38,11 +34,11 @@ from tests.support.field_audio import (
     missing_sentences,
 )
 from tests.support.lambda_context import LambdaContext
+from tests.support.lambda_events import s3_event
 from tests.support.money import assert_money_invariants
 
 URL = "/v1/audio/transcriptions"
 CREDIT = 1_000_000
-EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 @pytest.fixture(scope="session")
@@ -119,28 +115,9 @@ def test_http(
 # -- S3: the operator batch and customer jobs ---------------------------------------------------
 
 
-@pytest.fixture
-def lambda_env(settings: Settings) -> Iterator[None]:
-    entry.reset()
-    yield
-    entry.reset()
-
-
-@pytest.fixture
-def s3(settings: Settings) -> Any:
-    return boto3.client("s3")
-
-
 def deliver(s3: Any, template: str, bucket: str, key: str) -> dict[str, Any]:
     """The events/ sample for an object that exists, through the Lambda entry point."""
-    event = json.loads((EVENTS / template).read_text())
-    head = s3.head_object(Bucket=bucket, Key=key)
-    record = copy.deepcopy(event["Records"][0])
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["object"].update(
-        key=quote_plus(key, safe="/"), size=head["ContentLength"], eTag=head["ETag"].strip('"')
-    )
-    return entry.lambda_handler({"Records": [record]}, LambdaContext())
+    return entry.lambda_handler(s3_event(template, bucket, key, s3), LambdaContext())
 
 
 @pytest.mark.parametrize("case", ALL, ids=ids(ALL))

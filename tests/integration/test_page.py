@@ -75,19 +75,6 @@ def usd(micro: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def two_sentences(audio_dir: Path) -> Path:
-    """Both test sentences with a second of silence between them (two transcript lines),
-    spoken slowly enough for tiny.en to get most words of the second one right."""
-    first = speak(SPEECH_SENTENCES[0], audio_dir / "page-first.wav", words_per_minute=120)
-    second = speak(SPEECH_SENTENCES[1], audio_dir / "page-second.wav", words_per_minute=120)
-    target = audio_dir / "page-two-sentences.wav"
-    first_and_gap = audio_dir / "page-first-gap.wav"
-    subprocess.run(["sox", str(first), str(first_and_gap), "pad", "0", "1"], check=True)
-    subprocess.run(["sox", str(first_and_gap), str(second), str(target)], check=True)
-    return target
-
-
-@pytest.fixture(scope="module")
 def microphone_wav(audio_dir: Path) -> Path:
     """What the fake microphone hears: the first sentence between 1.5 s of silence, a pause
     as a person leaves between takes. (With half a second, a recording that starts in the
@@ -174,7 +161,7 @@ def test_page_transcribes_speech_plays_along_and_downloads_subtitles(
     page_server: Served,
     make_caller: MakeCaller,
     services: Services,
-    two_sentences: Path,
+    two_sentences_wav: Path,
 ) -> None:
     caller = make_caller(credit_micro_usd=1_000_000)
     page = tab.page
@@ -184,7 +171,7 @@ def test_page_transcribes_speech_plays_along_and_downloads_subtitles(
     expect(page.locator("#wallet-plan")).to_contain_text("Prepaid")
     expect(page.locator("#usage-rows")).to_contain_text("Free credit")
 
-    tab.choose(two_sentences, words=True)
+    tab.choose(two_sentences_wav, words=True)
     expect(page.locator("#file-name")).to_contain_text("page-two-sentences.wav")
     # What the person sees while it works, recorded as it happens (it can be brief).
     page.evaluate(

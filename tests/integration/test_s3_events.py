@@ -3,7 +3,6 @@ endpoint over HTTP (moto's server), DynamoDB Local and the real model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from handler.config import Settings
@@ -13,16 +12,13 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client  # boto3-stubs: types only
 
 import concurrent.futures
-import copy
 import dataclasses
 import json
 import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import httpx
@@ -52,38 +48,11 @@ from tests.support.faults import (
     s3_unreachable,
 )
 from tests.support.lambda_context import LambdaContext
+from tests.support.lambda_events import s3_event
 from tests.support.money import assert_money_invariants, charges
 from tests.support.text import word_error_rate
 
 HOUR = 3600.0
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-
-
-@pytest.fixture
-def lambda_env(settings: Settings) -> Iterator[None]:
-    """The entry point built from this run's environment."""
-    entry.reset()
-    yield
-    entry.reset()
-
-
-@pytest.fixture
-def s3(settings: Settings) -> S3Client:
-    return boto3.client("s3")
-
-
-def s3_event(template: str, bucket: str, key: str, s3_client: Any) -> dict[str, Any]:
-    """The events/ sample, pointed at an object that really exists (key URL-encoded as S3
-    sends it)."""
-    event = json.loads((EVENTS / template).read_text())
-    head = s3_client.head_object(Bucket=bucket, Key=key)
-    record = copy.deepcopy(event["Records"][0])
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["object"].update(
-        key=quote_plus(key, safe="/"), size=head["ContentLength"], eTag=head["ETag"].strip('"')
-    )
-    return {"Records": [record]}
 
 
 def keys_under(s3_client: Any, bucket: str, prefix: str) -> list[str]:

@@ -9,8 +9,15 @@ Standard library only: the benchmark imports it in the Lambda image's dependency
 from __future__ import annotations
 
 import base64
+import copy
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+"""The sample events ``sam local invoke`` uses (``events/``)."""
 
 AUDIO_MEDIA_TYPES = {".flac": "audio/flac", ".mp3": "audio/mpeg", ".wav": "audio/wav"}
 """Content types of the file part, by extension (what the SDKs and curl send)."""
@@ -102,3 +109,17 @@ def add_body(event: dict[str, Any], body: bytes | None) -> dict[str, Any]:
         event["body"] = base64.b64encode(body).decode("ascii")
         event["isBase64Encoded"] = True
     return event
+
+
+def s3_event(template: str, bucket: str, key: str, s3_client: Any) -> dict[str, Any]:
+    """The ``events/`` sample ``template``, pointed at an object that really exists: its
+    bucket, its key URL-encoded as S3 sends it, its size and ETag (read with ``s3_client``,
+    a boto3 S3 client)."""
+    event = json.loads((EVENTS / template).read_text())
+    head = s3_client.head_object(Bucket=bucket, Key=key)
+    record = copy.deepcopy(event["Records"][0])
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["object"].update(
+        key=quote_plus(key, safe="/"), size=head["ContentLength"], eTag=head["ETag"].strip('"')
+    )
+    return {"Records": [record]}
