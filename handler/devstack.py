@@ -151,6 +151,18 @@ def start_local_s3(port: int, bucket: str) -> Any:
 LAMBDA_RETRY_ATTEMPTS = 2
 
 
+class LocalContext:
+    """What the S3 handler reads of Lambda's context object, for local deliveries: the time
+    left is the most a Lambda invocation gets (15 minutes), so Powertools' idempotency can
+    size its in-progress lock as on Lambda (and does not warn that it cannot)."""
+
+    function_name = "tinyscribe-local"
+    aws_request_id = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 15 * 60 * 1000
+
+
 class LocalS3Notifier(threading.Thread):
     """Stands in for S3 event notifications on a development machine: polls the watched
     prefixes and hands each new object to the S3 handler, as Lambda would."""
@@ -168,7 +180,7 @@ class LocalS3Notifier(threading.Thread):
                 # Like Lambda with an asynchronous event: the delivery, then two retries.
                 for _attempt in range(1 + LAMBDA_RETRY_ATTEMPTS):
                     try:
-                        handle_s3_event(self.services, {"Records": [record]}, None)
+                        handle_s3_event(self.services, {"Records": [record]}, LocalContext())
                         break
                     except Exception:
                         logger.exception("local S3 event failed", extra={"key": record["s3"]})

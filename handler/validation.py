@@ -11,9 +11,9 @@ import json
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import fields, replace
-from typing import Literal, TypedDict
+from typing import Annotated, Literal, TypedDict
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BeforeValidator, TypeAdapter, ValidationError
 
 from handler.errors import InvalidRequest, PayloadTooLarge, shown
 from handler.models import resolve_model
@@ -44,6 +44,22 @@ class TranscriptionFields(TypedDict):
 
 
 """The response formats OpenAI's transcription spec lists; ``diarized_json`` is refused."""
+
+
+def form_boolean(value: object) -> object:
+    """A multipart boolean as the SDKs send it: ``true`` or ``false`` (any case). Pydantic's
+    lax reading would also take ``yes``, ``on``, ``1``, ``y``... and a client that meant
+    something else would be streamed (and charged) without asking; anything but the two words
+    is refused (a 400 naming the field). Booleans pass through (JSON bodies)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError("expected true or false")
+
+
+FormBoolean = Annotated[bool, BeforeValidator(form_boolean)]
+"""A form field that is ``true`` or ``false`` and nothing else (see :func:`form_boolean`)."""
 
 TRANSCRIPTION_FIELDS = frozenset(
     {

@@ -13,6 +13,7 @@ from handler.routes.audio import STREAM_RESPONSES, FormFields, form_fields, serv
 from handler.transcript import MAX_PROMPT_CHARS, Granularity
 from handler.validation import (
     TRANSCRIPTION_FIELDS,
+    FormBoolean,
     RequestedFormat,
     chunking_strategy,
     transcription_request,
@@ -87,11 +88,12 @@ def create_transcription(
         ),
     ] = None,
     stream: Annotated[
-        bool,
+        FormBoolean,
         Form(
-            description="Send the text as server-sent events while it is decoded "
-            "(transcript.text.delta, then transcript.text.done), with response_format json or "
-            "text; add timestamp_granularities[]=segment for transcript.text.segment events."
+            description="`true` or `false`. Send the text as server-sent events while it is "
+            "decoded (transcript.text.delta, then transcript.text.done), with response_format "
+            "json or text; add timestamp_granularities[]=segment for transcript.text.segment "
+            "events."
         ),
     ] = False,
 ) -> Response:

@@ -173,6 +173,7 @@ def test_dev_server_serves_sync_and_async_transcription(tmp_path: Path, speech_w
     )
     assert not [line for line in lines if line.lstrip().startswith(("{", "}"))], output
     assert "_aws" not in output and "HTTP/1.1" not in output and "list-type" not in output
+    assert "Warning" not in output, output  # e.g. Powertools' idempotency without a context
     assert output.count(secret) == 2  # the banner and its curl example, never a log line
 
 

@@ -172,7 +172,7 @@ def test_page_transcribes_speech_plays_along_and_downloads_subtitles(
     expect(page.locator("#usage-rows")).to_contain_text("Free credit")
 
     tab.choose(two_sentences_wav, words=True)
-    expect(page.locator("#file-name")).to_contain_text("page-two-sentences.wav")
+    expect(page.locator("#file-name")).to_contain_text(two_sentences_wav.name)
     # What the person sees while it works, recorded as it happens (it can be brief).
     page.evaluate(
         """() => {
@@ -227,7 +227,7 @@ def test_page_transcribes_speech_plays_along_and_downloads_subtitles(
     for suffix in ("txt", "srt", "vtt", "json"):
         with page.expect_download() as download:
             page.click(f"#download-{suffix}")
-        assert download.value.suggested_filename == f"page-two-sentences.{suffix}"
+        assert download.value.suggested_filename == f"{two_sentences_wav.stem}.{suffix}"
         files[suffix] = Path(download.value.path()).read_text(encoding="utf-8")
     assert files["txt"] == result["text"] + "\n"
     assert json.loads(files["json"]) == result

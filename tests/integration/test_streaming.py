@@ -265,8 +265,12 @@ def test_first_delta_arrives_while_the_engine_is_still_decoding(
         ({"stream": "true", "response_format": "verbose_json"}, "stream"),
         ({"stream": "true", "timestamp_granularities[]": "word"}, "timestamp_granularities"),
         ({"stream": "maybe"}, "stream"),
+        ({"stream": "yes"}, "stream"),
+        ({"stream": "1"}, "stream"),
+        ({"stream": "on"}, "stream"),
+        ({"stream": "0"}, "stream"),
     ],
-    ids=["srt", "vtt", "verbose_json", "word-times", "not-a-boolean"],
+    ids=["srt", "vtt", "verbose_json", "word-times", "maybe", "yes", "1", "on", "0"],
 )
 def test_what_cannot_stream_is_a_clear_400_and_not_charged(
     client: TestClient, caller: Caller, services: Services, speech_wav: Path, fields, param

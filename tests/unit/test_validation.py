@@ -17,6 +17,7 @@ from handler.validation import (
     check_file_size,
     chunking_strategy,
     field_name,
+    form_boolean,
     granularities_for,
     refuse_repeated_fields,
     refuse_unknown_fields,
@@ -305,3 +306,18 @@ def test_a_stream_decodes_in_order_and_sends_segment_events_only_when_asked() ->
     assert not plain.stream and streamed.stream
     assert not streamed.stream_segments
     assert with_segments.stream_segments and not with_segments.options.word_timestamps
+
+
+@pytest.mark.parametrize(
+    ("raw", "read"), [("true", True), ("false", False), ("TRUE", True), ("False", False)]
+)
+def test_a_form_boolean_is_true_or_false(raw: str, read: bool) -> None:
+    assert form_boolean(raw) is read
+    assert form_boolean(read) is read
+
+
+@pytest.mark.parametrize("raw", ["yes", "no", "1", "0", "on", "off", "y", "t", "", "maybe"])
+def test_any_other_word_is_not_a_form_boolean(raw: str) -> None:
+    """Pydantic's lax bool takes these; a client sending them did not ask for a stream."""
+    with pytest.raises(ValueError, match="true or false"):
+        form_boolean(raw)
