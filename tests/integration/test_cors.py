@@ -20,6 +20,7 @@ from handler.services import Services
 from tests.integration.conftest import Caller, MakeCaller
 from tests.support.http import Response
 from tests.support.openai_node import run_openai_node, sdk_package, stainless_headers_in
+from tests.support.uploads import post_audio
 
 ORIGIN = "https://app.example.com"
 # Response headers every page may read without being exposed (Fetch standard).
@@ -69,13 +70,7 @@ def unreadable_headers(response: Response) -> set[str]:
 
 
 def upload(client: TestClient, caller: Caller, audio: Path, path: str, **fields: str) -> Response:
-    with audio.open("rb") as handle:
-        return client.post(
-            path,
-            headers={**caller.headers, "Origin": ORIGIN},
-            files={"file": (audio.name, handle)},
-            data={"model": "whisper-1", **fields},
-        )
+    return post_audio(client, {**caller.headers, "Origin": ORIGIN}, audio, fields, path=path)
 
 
 # ---------------------------------------------------------------------------- preflight

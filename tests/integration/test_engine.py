@@ -33,6 +33,7 @@ from tests.support.conversation import (
 from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 from tests.support.text import missing_sentences, word_error_rate
+from tests.support.uploads import post_audio
 
 TOLERANCE = 0.7
 """Seconds a word's or a segment's time may be off where its speech was placed (tiny.en's
@@ -48,13 +49,7 @@ def talk(tmp_path_factory: pytest.TempPathFactory) -> Conversation:
 
 
 def post(client: TestClient, caller: Caller, audio: Path, **fields: str) -> Response:
-    with audio.open("rb") as handle:
-        return client.post(
-            "/v1/audio/transcriptions",
-            headers=caller.headers,
-            files={"file": (audio.name, handle)},
-            data={"model": "whisper-1", **fields},
-        )
+    return post_audio(client, caller.headers, audio, fields)
 
 
 def cues(body: str) -> list[tuple[float, float, str]]:

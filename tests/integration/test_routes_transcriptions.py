@@ -17,6 +17,7 @@ from tests.integration.conftest import SPEECH_TEXT, Caller
 from tests.support.engines import RecordingEngine
 from tests.support.http import Response
 from tests.support.text import word_error_rate
+from tests.support.uploads import post_audio
 
 SRT_CUE = re.compile(
     r"(\d+)\n(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+?)\n", re.S
@@ -25,14 +26,7 @@ VTT_CUE = re.compile(r"(\d\d):(\d\d):(\d\d)\.(\d{3}) --> (\d\d):(\d\d):(\d\d)\.(
 
 
 def post(client: TestClient, caller: Caller, audio: Path, **fields: object) -> Response:
-    data = {"model": "whisper-1", **fields}
-    with audio.open("rb") as handle:
-        return client.post(
-            "/v1/audio/transcriptions",
-            headers=caller.headers,
-            files={"file": (audio.name, handle)},
-            data=data,
-        )
+    return post_audio(client, caller.headers, audio, fields)
 
 
 def _ms(h: str, m: str, s: str, ms: str) -> int:

@@ -22,6 +22,7 @@ from tests.support.engines import RecordingEngine
 from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
+from tests.support.uploads import TRANSLATIONS, post_audio
 
 # openai-python marks translations.create deprecated (OpenAI announced whisper-1's shutdown for
 # 2027-02-26); the endpoint is what this module tests.
@@ -38,13 +39,7 @@ def sdk(server: str, secret: str) -> openai.OpenAI:
 
 
 def translate(client: TestClient, caller: Caller, audio: Path, **fields: object) -> Response:
-    with audio.open("rb") as handle:
-        return client.post(
-            "/v1/audio/translations",
-            headers=caller.headers,
-            files={"file": (audio.name, handle)},
-            data={"model": "whisper-1", **fields},
-        )
+    return post_audio(client, caller.headers, audio, fields, path=TRANSLATIONS)
 
 
 # ------------------------------------------------------------------ the official SDK
@@ -74,20 +69,6 @@ def test_sdk_verbose_json_says_translate_and_english(server, caller, speech_wav)
     assert result.segments and set(segments[0]) == SEGMENT_FIELDS
     assert [segment.id for segment in result.segments] == list(range(len(result.segments)))
     assert word_error_rate(SPEECH_TEXT, result.text) <= 0.25
-
-
-@pytest.mark.parametrize("response_format", ["text", "srt", "vtt"])
-def test_sdk_text_formats_are_strings(server, caller, speech_wav, response_format):
-    with speech_wav.open("rb") as audio:
-        result = sdk(server, caller.secret).audio.translations.create(
-            model="whisper-1", file=audio, response_format=response_format
-        )
-    assert isinstance(result, str)
-    if response_format == "srt":
-        assert result.startswith("1\n00:00:")
-    if response_format == "vtt":
-        assert result.startswith("WEBVTT\n\n00:00:")
-    assert "fox" in result.lower()
 
 
 def test_async_sdk_translates(server, caller, speech_mp3):

@@ -48,6 +48,7 @@ from tests.support.money import assert_money_invariants, charges
 from tests.support.openai_node import run_openai_node
 from tests.support.server import serving
 from tests.support.text import word_error_rate
+from tests.support.uploads import post_audio
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
@@ -80,13 +81,7 @@ def post(
     **fields: str,
 ) -> Response:
     headers = {**caller.headers, **({"Idempotency-Key": key} if key else {})}
-    with audio.open("rb") as handle:
-        return client.post(
-            TRANSCRIPTIONS,
-            headers=headers,
-            files={"file": (audio.name, handle)},
-            data={"model": "whisper-1", **fields},
-        )
+    return post_audio(client, headers, audio, fields)
 
 
 @dataclass

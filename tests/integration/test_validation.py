@@ -23,6 +23,7 @@ from tests.support.audio import convert
 from tests.support.http import Response
 from tests.support.money import assert_money_invariants
 from tests.support.text import word_error_rate
+from tests.support.uploads import post_audio
 
 CREDIT = 1_000_000
 LEADING_SILENCE_S = 6.0
@@ -36,16 +37,7 @@ def post(
     client: TestClient, caller: Caller, audio: Path, data: dict[str, str] | list[tuple[str, str]]
 ) -> Response:
     """A transcription request with ``data``'s fields (a list of pairs may repeat a name)."""
-    fields: dict[str, list[str]] = {"model": ["whisper-1"]}
-    for key, value in data.items() if isinstance(data, dict) else data:
-        fields.setdefault(key, []).append(value)
-    with audio.open("rb") as handle:
-        return client.post(
-            "/v1/audio/transcriptions",
-            headers=caller.headers,
-            files={"file": (audio.name, handle)},
-            data=fields,
-        )
+    return post_audio(client, caller.headers, audio, data)
 
 
 def assert_refused(response: Response, param: str, code: str) -> dict[str, Any]:
