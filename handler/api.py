@@ -105,7 +105,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     sources = ("body", "query", "path", "header", "cookie")
     location = [str(part) for part in first.get("loc", ()) if part not in sources]
     param = location[0] if location else None
-    message = first.get("msg", "Invalid request.")
+    # A validator's ValueError reads "Value error, <why>" in pydantic's words; the why is enough.
+    message = str(first.get("msg", "Invalid request.")).removeprefix("Value error, ")
     code = None
     if param and first.get("type") == "extra_forbidden":
         message, code = f"Unknown parameter: '{param}'.", "unknown_parameter"

@@ -132,7 +132,7 @@ def render_translation(transcript: Transcript, response_format: ResponseFormat) 
         body = {
             "task": "translate",
             "language": LANGUAGE_NAMES["en"],
-            "duration": round(transcript.duration, 2),
+            "duration": round(transcript.duration, 3),
             "text": transcript.text,
             "segments": [_segment_json(segment) for segment in transcript.segments],
         }

@@ -159,7 +159,7 @@ def _run_batch(services: Services, obj: ObjectRef) -> dict[str, Any]:
         target = base + FORMAT_SUFFIXES[name]
         services.objects.put_text(target, rendered.body, rendered.media_type)
         outputs.append(target)
-    status |= {"status": "completed", "duration": audio.duration, "outputs": outputs}
+    status |= {"status": "completed", "duration": round(audio.duration, 3), "outputs": outputs}
     services.objects.put_text(base + ".status.json", _json(status), "application/json")
     emit_metrics({"BatchCompleted": 1, "AudioSeconds": audio.duration})
     logger.info("batch object", extra={"key": obj.key, "outcome": "completed"})

@@ -80,7 +80,9 @@ def test_batch_object_gets_every_output_format(lambda_env, settings, s3, speech_
     assert json.loads(read(".verbose.json"))["words"]
     assert re.match(r"1\n00:00:\d\d,\d{3} --> 00:00:\d\d,\d{3}\n", read(".srt").decode())
     assert read(".vtt").decode().startswith("WEBVTT")
-    assert json.loads(read(".status.json"))["status"] == "completed"
+    status = json.loads(read(".status.json"))
+    assert status["status"] == "completed"
+    assert status["duration"] == json.loads(read(".verbose.json"))["duration"]  # to the ms
 
 
 def test_duplicate_batch_event_is_processed_once(lambda_env, settings, s3, speech_wav):

@@ -137,4 +137,8 @@ def test_translations_use_openais_smaller_shapes() -> None:
         3661.5,
     )
     assert render_translation(TWO, "srt") == render(TWO, "srt", 0)
+    # The same duration as a transcription's, to the millisecond.
+    short = Transcript(duration=2.7846, segments=[])
+    assert json.loads(render_translation(short, "verbose_json").body)["duration"] == 2.785
+    assert json.loads(render(short, "verbose_json", 3).body)["duration"] == 2.785
     assert render_translation(TWO, "text").body == "Hello there. Bye, now.\n"
